@@ -10,6 +10,19 @@ task's path, loop iterations, the retry attempt and a counter within the task). 
 unique within an execution and identical when the run is replayed, so a runtime can
 match a request with its journalled result, and prefix it with the execution id to form
 the idempotency key it shows the outside world (`execution_id/task_path/attempt`).
+
+Key format: `[<caller position>>]<pointer><iterations>@<attempts>#<n>`, e.g.
+`/do/1/loop/do/0/fetch[3]@2#0`:
+
+- `<pointer>`: the JSON pointer of the task asking (`/do/1/loop/do/0/fetch`);
+- `<iterations>`: `[i]` for each enclosing `for` (or listen `foreach`) iteration,
+  outermost first (`[1][3]` when nested);
+- `@<attempts>`: the retry attempt of each enclosing `try`, outermost first, joined with
+  dots (`@0` outside any `try`, `@2`, `@1.0`);
+- `#<n>`: counts the effects this task asked for under the same prefix (a task may ask
+  for several: `emit` asks `new_id`, `now`, `emit`; a `then` loop revisits a task);
+- a `use.functions` body run inline is prefixed by its caller's position and `>`
+  (`/do/0/useIt>/use/functions/double@0#0`), so two callers never share keys.
 """
 
 from __future__ import annotations

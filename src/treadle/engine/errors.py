@@ -13,7 +13,16 @@ from typing import Any
 
 from treadle.errors import TreadleError
 
-__all__ = ["ErrorType", "WorkflowError", "error_type_matches"]
+__all__ = [
+    "ErrorType",
+    "WorkflowError",
+    "configuration_error",
+    "error_type_matches",
+    "expression_error",
+    "runtime_error",
+    "timeout_error",
+    "validation_error",
+]
 
 _SPEC_PREFIX = "https://serverlessworkflow.io/spec/1.0.0/errors/"
 # Older drafts (and some examples) spell the standard types this way; both must match.
@@ -109,3 +118,30 @@ class WorkflowError(TreadleError):
             instance=str(fields.pop("instance", "")),
             **fields,
         )
+
+
+def expression_error(detail: str, instance: str = "") -> WorkflowError:
+    """A runtime expression failed (400)."""
+    return WorkflowError(ErrorType.EXPRESSION, title="Expression Error", detail=detail, instance=instance)
+
+
+def validation_error(detail: str, instance: str = "") -> WorkflowError:
+    """Data did not match its schema (400)."""
+    return WorkflowError(ErrorType.VALIDATION, title="Validation Error", detail=detail, instance=instance)
+
+
+def timeout_error(detail: str, instance: str = "") -> WorkflowError:
+    """A task or workflow ran past its timeout (408)."""
+    return WorkflowError(ErrorType.TIMEOUT, title="Timeout", detail=detail, instance=instance)
+
+
+def configuration_error(detail: str, instance: str = "") -> WorkflowError:
+    """The document or the runtime is misconfigured for what the task asks (400)."""
+    return WorkflowError(
+        ErrorType.CONFIGURATION, title="Configuration Error", detail=detail, instance=instance
+    )
+
+
+def runtime_error(detail: str, instance: str = "") -> WorkflowError:
+    """Something unexpected failed while running a task (500)."""
+    return WorkflowError(ErrorType.RUNTIME, title="Runtime Error", detail=detail, instance=instance)
