@@ -97,6 +97,7 @@ async def test_http_call_gets_evaluated_with_and_the_resolved_policy(run: Run) -
             "uri": "https://petstore.example/pets/3",
             "authentication": {"bearer": {"token": "t0k"}},
         },
+        "_input": {"petId": 3},
     }
     assert key == "/do/0/getPet@0#0"
     assert result.output == {"pet": {"name": "Rex"}, "scheme": "Bearer"}

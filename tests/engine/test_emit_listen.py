@@ -94,7 +94,7 @@ async def test_one_branch_can_listen_to_what_another_emits(run: Run) -> None:
     assert result.output[0] == [{"id": 42}]
 
 
-async def test_listen_all_waits_for_one_event_per_filter_and_reads_envelopes(run: Run) -> None:
+async def test_listen_all_takes_one_event_per_filter_in_arrival_order(run: Run) -> None:
     from treadle.runtime.memory import MemoryEffects
 
     effects = MemoryEffects()
@@ -102,7 +102,7 @@ async def test_listen_all_waits_for_one_event_per_filter_and_reads_envelopes(run
     effects.bus.publish({"type": "ignored", "id": "x"})
     effects.bus.publish({"type": "a", "id": "1"})
     result, _ = await run(LISTEN_ALL_ENVELOPE, effects=effects)
-    assert [event["id"] for event in result.output] == ["1", "2"]
+    assert [event["id"] for event in result.output] == ["2", "1"]
 
 
 async def test_listen_any_until_with_a_data_predicate_and_foreach(run: Run) -> None:
@@ -123,3 +123,59 @@ async def test_listen_correlates_on_the_expected_value(run: Run) -> None:
     effects.bus.publish({"type": "paid", "data": {"order": 2}})
     result, _ = await run(LISTEN_CORRELATED, {"order": 2}, effects=effects)
     assert result.output == [{"order": 2}]
+
+
+LISTEN_ANY_UNTIL_EVENT = """
+do:
+  - watch:
+      listen:
+        to:
+          any:
+            - with: {type: reading}
+          until:
+            one:
+              with: {type: done}
+"""
+
+LISTEN_ALL_CORRELATED = """
+do:
+  - both:
+      listen:
+        to:
+          all:
+            - with: {type: paid}
+              correlate:
+                order: {from: ".data.order"}
+            - with: {type: shipped}
+              correlate:
+                order: {from: ".data.order"}
+"""
+
+
+async def test_until_events_end_the_listen_in_arrival_order_and_are_not_collected(run: Run) -> None:
+    from treadle.runtime.memory import MemoryEffects
+
+    effects = MemoryEffects()
+    for event in (
+        {"type": "reading", "data": 1},
+        {"type": "reading", "data": 2},
+        {"type": "done", "data": "bye"},
+        {"type": "reading", "data": 3},
+    ):
+        effects.bus.publish(event)
+    result, _ = await run(LISTEN_ANY_UNTIL_EVENT, effects=effects)
+    assert result.output == [1, 2]
+
+
+async def test_listen_all_correlates_later_events_with_the_first(run: Run) -> None:
+    from treadle.runtime.memory import MemoryEffects
+
+    effects = MemoryEffects()
+    for event in (
+        {"type": "paid", "data": {"order": "A"}},
+        {"type": "shipped", "data": {"order": "B"}},
+        {"type": "shipped", "data": {"order": "A"}},
+    ):
+        effects.bus.publish(event)
+    result, _ = await run(LISTEN_ALL_CORRELATED, effects=effects)
+    assert result.output == [{"order": "A"}, {"order": "A"}]

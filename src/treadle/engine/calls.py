@@ -33,6 +33,9 @@ async def run_call(task: CallTask, frame: Frame) -> Outcome:
     if task.call in PROTOCOL_CALLS:
         arguments = frame.render(_with_policies(task.with_ or {}, frame), frame.input)
         frame.authorization = _authorization(arguments)
+        if isinstance(frame.input, dict):
+            # URI templates (`{petId}`) expand from the task's input, not from expressions.
+            arguments["_input"] = frame.input
         return Outcome(await effects.call(task.call, arguments, frame.key()))
     function = frame.state.workflow.use.functions.get(task.call)
     if function is not None:
@@ -70,13 +73,30 @@ def _policy(reference: Any, frame: Frame) -> Any:
     elif isinstance(reference, dict) and set(reference) == {"use"}:
         name = reference["use"]
     else:
-        return reference
+        return _with_secret_schemes(reference, frame)
     policies = frame.state.workflow.use.authentications
     if name not in policies:
         raise configuration_error(
             f"authentication {name!r} is not defined in use.authentications", frame.pointer
         )
-    return policies[name]
+    return _with_secret_schemes(policies[name], frame)
+
+
+def _with_secret_schemes(policy: Any, frame: Frame) -> Any:
+    """Replace `{scheme: {use: SECRET}}` by the scheme's settings read from that secret."""
+    if not isinstance(policy, dict):
+        return policy
+    resolved = dict(policy)
+    for scheme, settings in policy.items():
+        if isinstance(settings, dict) and set(settings) == {"use"}:
+            secret = settings["use"]
+            if secret not in frame.state.secrets:
+                raise configuration_error(
+                    f"the {scheme} authentication uses secret {secret!r}, which is not available",
+                    frame.pointer,
+                )
+            resolved[scheme] = frame.state.secrets[secret]
+    return resolved
 
 
 def _authorization(arguments: Any) -> dict[str, Any] | None:

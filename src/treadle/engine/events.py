@@ -3,8 +3,8 @@
 `emit` evaluates the event's attributes on the task's input, fills `id` (from
 `effects.new_id`), `time` (from `effects.now`) and `specversion` ("1.0") when absent,
 and publishes it; the output is the input. `listen` waits through
-`effects.wait_event`: `one` for one event, `all` for one event per filter (in filter
-order), `any` for the first event matching any filter, or with `until` for events until
+`effects.wait_event`, one event at a time in arrival order: `one` for one event, `all`
+for one event per filter, `any` for the first event matching any filter, or with `until` for events until
 a condition holds (evaluated on the array consumed so far) or until the `until`
 strategy's events arrive (those are not part of the output). The output is the array
 of consumed events, read as `data` (default), `envelope` or `raw`, each passed through
@@ -15,12 +15,12 @@ evaluated here, on the task's input.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from typing import Any
 
 from treadle.dsl.models import EmitTask, EventConsumption, EventFilterSpec, ListenTask, SubscriptionIterator
 from treadle.engine.effects import EventFilter
+from treadle.engine.event_filters import correlation_values, first_match
 from treadle.engine.flow import Outcome, run_task_list
 from treadle.engine.state import Frame
 from treadle.expr import is_expression
@@ -51,18 +51,41 @@ async def run_listen(task: ListenTask, frame: Frame) -> Outcome:
 
 
 async def _consume(strategy: EventConsumption, frame: Frame) -> list[dict[str, Any]]:
-    effects = frame.state.effects
+    """Consume events one at a time, in arrival order, until the strategy is satisfied.
+
+    Sequential waits keep the effect keys in a deterministic order, so a durable runtime
+    replays a listen exactly; an event is offered to `until` before it is collected,
+    and events that satisfy `until` are not part of the output (the spec says so).
+    """
     if strategy.one is not None:
-        return [dict(await effects.wait_event(_filters([strategy.one], frame), None, frame.key()))]
+        return await _consume_all([strategy.one], frame)
     if strategy.all is not None:
-        waits = [effects.wait_event(_filters([spec], frame), None, frame.key()) for spec in strategy.all]
-        return [dict(event) for event in await asyncio.gather(*waits)]
+        return await _consume_all(list(strategy.all), frame)
     filters = _filters(strategy.any or (), frame)
     if strategy.until is None:
-        return [dict(await effects.wait_event(filters, None, frame.key()))]
+        return [await _next_event(filters, frame)]
     if isinstance(strategy.until, str):
         return await _consume_until_condition(filters, strategy.until, frame)
     return await _consume_until_events(filters, strategy.until, frame)
+
+
+async def _next_event(filters: list[EventFilter], frame: Frame) -> dict[str, Any]:
+    return dict(await frame.state.effects.wait_event(filters, None, frame.key()))
+
+
+async def _consume_all(specs: list[EventFilterSpec], frame: Frame) -> list[dict[str, Any]]:
+    """One event for each filter, each event taken by the first filter still waiting."""
+    remaining = _filters(specs, frame)
+    consumed: list[dict[str, Any]] = []
+    while remaining:
+        event = await _next_event(remaining, frame)
+        index = first_match(event, remaining)
+        if index is None:
+            continue  # the runtime offered an event no remaining filter takes
+        remaining = _expect_correlations(remaining, event, index)
+        del remaining[index]
+        consumed.append(event)
+    return consumed
 
 
 async def _consume_until_condition(
@@ -70,7 +93,7 @@ async def _consume_until_condition(
 ) -> list[dict[str, Any]]:
     consumed: list[dict[str, Any]] = []
     while True:
-        consumed.append(dict(await frame.state.effects.wait_event(filters, None, frame.key())))
+        consumed.append(await _next_event(filters, frame))
         if frame.test(until, consumed):
             return consumed
 
@@ -78,19 +101,50 @@ async def _consume_until_condition(
 async def _consume_until_events(
     filters: list[EventFilter], until: EventConsumption, frame: Frame
 ) -> list[dict[str, Any]]:
+    """Collect events matching `filters` until the `until` strategy's events arrive."""
+    if until.one is not None:
+        ending, need_all = _filters([until.one], frame), False
+    elif until.all is not None:
+        ending, need_all = _filters(until.all, frame), True
+    else:
+        ending, need_all = _filters(until.any or (), frame), False
     consumed: list[dict[str, Any]] = []
+    while True:
+        event = await _next_event(ending + filters, frame)
+        index = first_match(event, ending)
+        if index is None:
+            if first_match(event, filters) is not None:
+                consumed.append(event)
+            continue
+        if not need_all:
+            return consumed
+        ending = _expect_correlations(ending, event, index)
+        del ending[index]
+        if not ending:
+            return consumed
 
-    async def collect() -> None:
-        while True:
-            consumed.append(dict(await frame.state.effects.wait_event(filters, None, frame.key())))
 
-    collector = asyncio.ensure_future(collect())
-    try:
-        await _consume(until, frame)
-    finally:
-        collector.cancel()
-        await asyncio.gather(collector, return_exceptions=True)
-    return consumed
+def _expect_correlations(filters: list[EventFilter], event: dict[str, Any], index: int) -> list[EventFilter]:
+    """After a first correlated match, the other filters expect the same values."""
+    values = {
+        name: value
+        for name, value in correlation_values(event, filters[index]).items()
+        if filters[index].correlate[name].get("expect") is None
+    }
+    if not values:
+        return list(filters)
+    return [
+        EventFilter(
+            with_=accepted.with_,
+            correlate={
+                name: {**correlation, "expect": values[name]}
+                if correlation.get("expect") is None and name in values
+                else correlation
+                for name, correlation in accepted.correlate.items()
+            },
+        )
+        for accepted in filters
+    ]
 
 
 def _filters(specs: Sequence[EventFilterSpec], frame: Frame) -> list[EventFilter]:

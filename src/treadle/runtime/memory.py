@@ -10,9 +10,8 @@ records and decisions people read. `run_document` wires both for a one-off run.
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,7 +20,7 @@ from ulid import ULID
 from treadle.dsl.models import Workflow
 from treadle.engine import Decision, EventFilter, Phase, RunResult, TaskEvent, WorkflowError, run_workflow
 from treadle.engine.errors import configuration_error, timeout_error
-from treadle.expr import ExpressionError, evaluate, is_expression
+from treadle.engine.event_filters import first_match
 
 __all__ = ["CallHandler", "EventBus", "MemoryEffects", "RecordingObserver", "run_document"]
 
@@ -36,7 +35,6 @@ _BACKLOG_LIMIT = 1000
 class _Subscription:
     filters: Sequence[EventFilter]
     future: asyncio.Future[Mapping[str, Any]]
-    expectations: dict[str, Any] = field(default_factory=dict)
 
 
 class EventBus:
@@ -79,44 +77,7 @@ class EventBus:
 def _matches_any(event: Mapping[str, Any], subscription: _Subscription) -> bool:
     if not subscription.filters:
         return True  # `any: []` listens to every event
-    return any(_matches(event, accepted, subscription.expectations) for accepted in subscription.filters)
-
-
-def _matches(event: Mapping[str, Any], accepted: EventFilter, expectations: dict[str, Any]) -> bool:
-    if not all(_attribute_matches(event.get(name), wanted) for name, wanted in accepted.with_.items()):
-        return False
-    for name, correlation in accepted.correlate.items():
-        try:
-            value = evaluate(str(correlation["from"]), event)
-        except ExpressionError:
-            return False
-        expected = correlation.get("expect", expectations.get(name))
-        if expected is None:
-            expectations[name] = value  # the first correlated value becomes the expectation
-        elif value != expected:
-            return False
-    return True
-
-
-def _attribute_matches(actual: Any, wanted: Any) -> bool:
-    if is_expression(wanted):
-        try:
-            result = evaluate(wanted, actual)
-        except ExpressionError:
-            return False
-        return result is not None and result is not False
-    if isinstance(wanted, Mapping):
-        return isinstance(actual, Mapping) and all(
-            _attribute_matches(actual.get(key), item) for key, item in wanted.items()
-        )
-    if actual == wanted:
-        return True
-    if isinstance(wanted, str) and isinstance(actual, str):
-        try:
-            return re.fullmatch(wanted, actual) is not None
-        except re.error:
-            return False
-    return False
+    return first_match(event, subscription.filters) is not None
 
 
 class MemoryEffects:
