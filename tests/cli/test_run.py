@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -230,3 +231,12 @@ def test_interrupt_cancels_the_run_and_exits_130(write: Callable[[str, str], Pat
     report = json.loads(stdout)
     assert report["status"] == "cancelled"
     assert "Traceback" not in stderr
+
+
+def test_task_times_are_iso_8601_utc(treadle: Treadle, write: Callable[[str, str], Path]) -> None:
+    flow = write("order.yaml", ORDER)
+    report = json.loads(treadle("run", str(flow), "--input", '{"id": 1, "qty": 1}', "--json").stdout)
+    for task in report["tasks"]:
+        for moment in (task["started_at"], task["completed_at"]):
+            assert moment.endswith("Z") and "T" in moment
+            datetime.fromisoformat(moment)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,16 @@ def problem_lines(source: str, problems: Iterable[DocumentProblem]) -> Iterator[
 
 
 def to_json(value: Any, *, pretty: bool) -> str:
-    """Serialize a JSON-like value; non-JSON leaves (datetimes, ...) become strings."""
+    """Serialize a JSON-like value; datetimes become ISO 8601, other leaves strings."""
     if pretty:
-        return json.dumps(value, indent=2, ensure_ascii=False, default=str)
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+        return json.dumps(value, indent=2, ensure_ascii=False, default=_leaf)
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_leaf)
+
+
+def iso_time(moment: datetime) -> str:
+    """`2026-11-24T00:46:22.491985Z`: ISO 8601, UTC spelled `Z`."""
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def _leaf(value: Any) -> str:
+    return iso_time(value) if isinstance(value, datetime) else str(value)
