@@ -1,0 +1,71 @@
+"""Engines for the two supported databases, tuned for many short write transactions.
+
+SQLite: WAL journal, `synchronous=NORMAL`, a busy timeout and foreign keys on every
+connection; pysqlite's own transaction handling is switched off so that treadle emits
+`BEGIN IMMEDIATE` for write transactions (the writer takes the lock up front, so two
+read-then-write transactions never deadlock on the upgrade from a shared lock).
+PostgreSQL: psycopg 3, whatever the URL's driver spelling.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.pool import ConnectionPoolEntry
+
+from treadle.settings import sqlite_path
+
+__all__ = ["WRITE", "make_engine", "normalize_url"]
+
+# Execution option set on connections that will write: SQLite begins them IMMEDIATE.
+WRITE = "treadle_write"
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def normalize_url(url: str | URL) -> URL:
+    """Pick treadle's driver for each database: pysqlite, psycopg 3."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() != "psycopg":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise ValueError(f"unsupported database {parsed.get_backend_name()!r}: use sqlite or postgresql")
+    return parsed
+
+
+def make_engine(url: str | URL, **kwargs: Any) -> Engine:
+    """Create an engine for `url`; SQLite files get their directory created."""
+    parsed = normalize_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        path = sqlite_path(parsed.render_as_string(hide_password=False))
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # Readers never block in WAL; writers queue on the file lock, not on the pool.
+            kwargs.setdefault("pool_size", 8)
+            kwargs.setdefault("max_overflow", 56)
+        engine = create_engine(parsed, **kwargs)
+        _tune_sqlite(engine)
+        return engine
+    kwargs.setdefault("pool_size", 10)
+    kwargs.setdefault("max_overflow", 20)
+    kwargs.setdefault("pool_pre_ping", True)
+    return create_engine(parsed, **kwargs)
+
+
+def _tune_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+        # Take over BEGIN from pysqlite (the SQLAlchemy 2 recipe for SERIALIZABLE/IMMEDIATE).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        write = connection.get_execution_options().get(WRITE, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")

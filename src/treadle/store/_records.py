@@ -1,0 +1,182 @@
+"""Run records the runtime writes: the journal, stages and decisions of an execution.
+
+Each is append-only and written in batches, one statement per batch, inside the caller's
+transaction, so a scheduling round costs one commit however many events it produced.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, func, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from treadle.store._errors import JournalConflict
+from treadle.store._tables import DECISIONS, JOURNAL, STAGES
+
+__all__ = [
+    "Decision",
+    "DecisionRepository",
+    "JournalEntry",
+    "JournalEvent",
+    "JournalRepository",
+    "Stage",
+    "StageRepository",
+]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _row(record: Stage | Decision) -> dict[str, Any]:
+    # Not dataclasses.asdict: that deep-copies the input/output snapshots.
+    return {f.name: getattr(record, f.name) for f in fields(record) if f.name != "id"}
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    """An event to append: its `type` (e.g. "effect.completed") and JSON `data`."""
+
+    type: str
+    data: Any = None
+    at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class JournalEvent:
+    """An event read back from the journal, numbered from 1 per execution."""
+
+    execution_id: str
+    seq: int
+    type: str
+    data: Any
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One run of one task: `node` is the task path, `iteration` counts loop passes."""
+
+    execution_id: str
+    node: str
+    status: str
+    iteration: int = 0
+    input: Any = None
+    output: Any = None
+    error: Any = None
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    duration_ms: float | None = None
+    id: int | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One branch taken: from `from_node` to `to_node` because `case_name` gave `result`."""
+
+    execution_id: str
+    from_node: str
+    to_node: str | None
+    case_name: str | None = None
+    result: Any = None
+    reason: str = ""
+    at: datetime = field(default_factory=_now)
+    id: int | None = field(default=None, compare=False)
+
+
+class JournalRepository:
+    """The append-only journal of each execution, keyed `(execution_id, seq)`."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+
+    def last_seq(self, execution_id: str) -> int:
+        """The seq of the execution's last event, 0 when it has none."""
+        statement = select(func.coalesce(func.max(JOURNAL.c.seq), 0)).where(
+            JOURNAL.c.execution_id == execution_id
+        )
+        return int(self.connection.execute(statement).scalar_one())
+
+    def append(self, execution_id: str, entries: Sequence[JournalEntry], *, after: int | None = None) -> int:
+        """Append `entries` in one statement and return the new last seq.
+
+        Args:
+            execution_id: whose journal.
+            entries: the events, in order.
+            after: the last seq the caller has seen; if the journal has moved on since,
+                nothing is written and `JournalConflict` is raised.
+
+        Raises:
+            JournalConflict: the journal is not where the caller thought, or a concurrent
+                append took the same seq (the transaction must then be rolled back).
+        """
+        last = self.last_seq(execution_id)
+        if after is not None and after != last:
+            raise JournalConflict(execution_id, after, last)
+        if not entries:
+            return last
+        now = _now()
+        rows = [
+            {
+                "execution_id": execution_id,
+                "seq": last + offset,
+                "type": entry.type,
+                "data": entry.data,
+                "at": entry.at or now,
+            }
+            for offset, entry in enumerate(entries, start=1)
+        ]
+        try:
+            self.connection.execute(insert(JOURNAL), rows)
+        except IntegrityError as error:
+            raise JournalConflict(execution_id, after, None) from error
+        return last + len(entries)
+
+    def read(self, execution_id: str, *, after: int = 0, limit: int | None = None) -> list[JournalEvent]:
+        """Events with seq greater than `after`, in order (at most `limit`)."""
+        statement = (
+            select(JOURNAL)
+            .where(JOURNAL.c.execution_id == execution_id, JOURNAL.c.seq > after)
+            .order_by(JOURNAL.c.seq)
+        )
+        if limit is not None:
+            statement = statement.limit(limit)
+        return [JournalEvent(**row) for row in self.connection.execute(statement).mappings()]
+
+
+class StageRepository:
+    """Stages: appended in batches, listed per execution in the order they were written."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+
+    def append(self, stages: Sequence[Stage]) -> None:
+        """Insert a batch of stages with one statement."""
+        if stages:
+            self.connection.execute(insert(STAGES), [_row(stage) for stage in stages])
+
+    def list(self, execution_id: str) -> list[Stage]:
+        """Every stage of an execution, oldest first."""
+        statement = select(STAGES).where(STAGES.c.execution_id == execution_id).order_by(STAGES.c.id)
+        return [Stage(**row) for row in self.connection.execute(statement).mappings()]
+
+
+class DecisionRepository:
+    """Decisions: appended in batches, listed per execution in the order they were written."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+
+    def append(self, decisions: Sequence[Decision]) -> None:
+        """Insert a batch of decisions with one statement."""
+        if decisions:
+            self.connection.execute(insert(DECISIONS), [_row(d) for d in decisions])
+
+    def list(self, execution_id: str) -> list[Decision]:
+        """Every decision of an execution, oldest first."""
+        statement = select(DECISIONS).where(DECISIONS.c.execution_id == execution_id).order_by(DECISIONS.c.id)
+        return [Decision(**row) for row in self.connection.execute(statement).mappings()]

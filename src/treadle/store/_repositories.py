@@ -1,0 +1,284 @@
+"""One repository per resource kind: rows in, rows out, paging, sorting and filters.
+
+A row is a plain `dict` of column values (`labels` and `body` are JSON). Repositories
+hold no business rules: version checks are a `WHERE version = ?` whose outcome the caller
+interprets, and slugs, ids and timestamps arrive already made.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar, Generic, TypeVar
+
+from sqlalchemy import ColumnElement, Connection, Table, and_, delete, func, insert, select, update
+from sqlalchemy.sql.elements import UnaryExpression
+
+from treadle.store._errors import InvalidQuery
+from treadle.store._tables import CONTEXTS, EXECUTIONS, INSTANCES, LABELS, WORKFLOWS
+
+__all__ = [
+    "MAX_PAGE_SIZE",
+    "ContextRepository",
+    "ExecutionRepository",
+    "InstanceRepository",
+    "ListQuery",
+    "Page",
+    "ResourceRepository",
+    "Row",
+    "WorkflowRepository",
+]
+
+T = TypeVar("T")
+Row = dict[str, Any]
+MAX_PAGE_SIZE = 1000
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of a list: `items` plus the `total` matching the filters."""
+
+    items: list[T]
+    total: int
+    page: int
+    page_size: int
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    """Paging, sorting and filters of a list; each kind supports a subset of the filters.
+
+    `sort` is a comma-separated list of keys, `-` for descending: `"-created_at,name"`.
+    Time ranges are half-open: `created_after <= created_at < created_before`.
+    `labels` matches resources carrying every given `key: value`.
+    """
+
+    page: int = 1
+    page_size: int = 50
+    sort: str | None = None
+    org: str | None = None
+    owner: str | None = None
+    labels: Mapping[str, str] | None = None
+    workflow_id: str | None = None
+    instance_id: str | None = None
+    execution_id: str | None = None
+    phase: str | Sequence[str] | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    completed_after: datetime | None = None
+    completed_before: datetime | None = None
+    filters_in_use: tuple[str, ...] = field(init=False, default=())
+
+    def __post_init__(self) -> None:
+        used = tuple(name for name in _FILTERS if getattr(self, name) not in (None, {}, (), []))
+        object.__setattr__(self, "filters_in_use", used)
+
+
+_FILTERS = (
+    "org",
+    "owner",
+    "labels",
+    "workflow_id",
+    "instance_id",
+    "execution_id",
+    "phase",
+    "created_after",
+    "created_before",
+    "completed_after",
+    "completed_before",
+)
+_COMMON_FILTERS = frozenset({"org", "owner", "labels", "created_after", "created_before"})
+_COMMON_SORTS = frozenset({"id", "name", "slug", "created_at", "updated_at"})
+
+
+class ResourceRepository:
+    """Rows of one resource kind and its label side table, over one connection."""
+
+    table: ClassVar[Table]
+    filters: ClassVar[frozenset[str]] = _COMMON_FILTERS
+    sorts: ClassVar[frozenset[str]] = _COMMON_SORTS
+    default_sort: ClassVar[str] = "-created_at"
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self.labels_table = LABELS[self.table.name]
+
+    # -- writes --------------------------------------------------------------------------
+
+    def insert(self, row: Mapping[str, Any]) -> None:
+        """Insert one row and its labels."""
+        self.insert_many([row])
+
+    def insert_many(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Insert rows and their labels with two multi-row statements."""
+        if not rows:
+            return
+        self.connection.execute(insert(self.table), [dict(row) for row in rows])
+        labels = [
+            {"resource_id": row["id"], "key": key, "value": value}
+            for row in rows
+            for key, value in (row.get("labels") or {}).items()
+        ]
+        if labels:
+            self.connection.execute(insert(self.labels_table), labels)
+
+    def update(self, id: str, expected_version: int, values: Mapping[str, Any]) -> bool:
+        """Set `values` where the row is still at `expected_version`; False if it is not."""
+        result = self.connection.execute(
+            update(self.table)
+            .where(self.table.c.id == id, self.table.c.version == expected_version)
+            .values(**values)
+        )
+        if result.rowcount != 1:
+            return False
+        if "labels" in values:
+            self.connection.execute(delete(self.labels_table).where(self.labels_table.c.resource_id == id))
+            labels = [{"resource_id": id, "key": k, "value": v} for k, v in values["labels"].items()]
+            if labels:
+                self.connection.execute(insert(self.labels_table), labels)
+        return True
+
+    def delete(self, id: str) -> bool:
+        """Delete a row (the database cascades to its dependents); False if it was absent."""
+        result = self.connection.execute(delete(self.table).where(self.table.c.id == id))
+        return result.rowcount == 1
+
+    # -- reads ---------------------------------------------------------------------------
+
+    def get(self, id: str, *, for_update: bool = False) -> Row | None:
+        """The row with `id`; `for_update` locks it until the transaction ends (PostgreSQL)."""
+        statement = select(self.table).where(self.table.c.id == id)
+        if for_update:
+            statement = statement.with_for_update()
+        found = self.connection.execute(statement).mappings().first()
+        return dict(found) if found is not None else None
+
+    def get_by_slug(self, slug: str, *, org: str = "", owner: str = "") -> Row | None:
+        """The row with `slug` in the owner scope `(org, owner)` (`""` = none)."""
+        c = self.table.c
+        statement = select(self.table).where(c.slug == slug, c.org == org, c.owner == owner)
+        found = self.connection.execute(statement).mappings().first()
+        return dict(found) if found is not None else None
+
+    def ids(self, *conditions: ColumnElement[bool]) -> builtins.list[str]:
+        """Ids of the rows matching `conditions`."""
+        statement = select(self.table.c.id).where(*conditions)
+        return list(self.connection.execute(statement).scalars())
+
+    def list(self, query: ListQuery) -> Page[Row]:
+        """One page of rows matching the query's filters, in its sort order."""
+        conditions = self._conditions(query)
+        order = self._order_by(query.sort or self.default_sort)
+        if query.page < 1:
+            raise InvalidQuery("page", "must be 1 or more")
+        if not 1 <= query.page_size <= MAX_PAGE_SIZE:
+            raise InvalidQuery("page_size", f"must be between 1 and {MAX_PAGE_SIZE}")
+        total = self.connection.execute(
+            select(func.count()).select_from(self.table).where(*conditions)
+        ).scalar_one()
+        rows = self.connection.execute(
+            select(self.table)
+            .where(*conditions)
+            .order_by(*order)
+            .limit(query.page_size)
+            .offset((query.page - 1) * query.page_size)
+        ).mappings()
+        return Page(items=[dict(r) for r in rows], total=total, page=query.page, page_size=query.page_size)
+
+    def _conditions(self, query: ListQuery) -> builtins.list[ColumnElement[bool]]:
+        c = self.table.c
+        conditions: builtins.list[ColumnElement[bool]] = []
+        for name in query.filters_in_use:
+            if name not in self.filters:
+                raise InvalidQuery(name, f"{self.table.name} cannot be filtered by {name}")
+            value = getattr(query, name)
+            if name == "labels":
+                labels = self.labels_table.c
+                for key, wanted in value.items():
+                    conditions.append(
+                        c.id.in_(select(labels.resource_id).where(labels.key == key, labels.value == wanted))
+                    )
+            elif name == "phase":
+                phases = [value] if isinstance(value, str) else list(value)
+                conditions.append(c.phase == phases[0] if len(phases) == 1 else c.phase.in_(phases))
+            elif name.endswith("_after"):
+                conditions.append(c[name.removesuffix("_after") + "_at"] >= value)
+            elif name.endswith("_before"):
+                conditions.append(c[name.removesuffix("_before") + "_at"] < value)
+            else:
+                conditions.append(c[name] == value)
+        return conditions
+
+    def _order_by(self, sort: str) -> builtins.list[UnaryExpression[Any]]:
+        order: builtins.list[UnaryExpression[Any]] = []
+        keys = [key.strip() for key in sort.split(",") if key.strip()]
+        if not keys:
+            raise InvalidQuery("sort", "is empty")
+        for key in keys:
+            name = key.lstrip("+-")
+            if name not in self.sorts:
+                raise InvalidQuery("sort", f"unknown key {name!r}; one of {', '.join(sorted(self.sorts))}")
+            column = self.table.c[name]
+            expression = column.desc() if key.startswith("-") else column.asc()
+            order.append(expression.nulls_last() if column.nullable else expression)
+        if "id" not in {key.lstrip("+-") for key in keys}:
+            # A total order makes pages stable; follow the first key's direction for the index.
+            order.append(self.table.c.id.desc() if keys[0].startswith("-") else self.table.c.id.asc())
+        return order
+
+
+class WorkflowRepository(ResourceRepository):
+    """Workflows: filter by org and labels."""
+
+    table = WORKFLOWS
+
+
+class InstanceRepository(ResourceRepository):
+    """Workflow instances: filter by workflow."""
+
+    table = INSTANCES
+    filters = _COMMON_FILTERS | {"workflow_id"}
+
+
+class ExecutionRepository(ResourceRepository):
+    """Workflow executions: filter by workflow, instance, phase, time ranges and labels."""
+
+    table = EXECUTIONS
+    filters = _COMMON_FILTERS | {
+        "workflow_id",
+        "instance_id",
+        "phase",
+        "completed_after",
+        "completed_before",
+    }
+    sorts = _COMMON_SORTS | {"phase", "completed_at"}
+
+    def active_ids(
+        self,
+        *,
+        workflow_id: str | None = None,
+        instance_id: str | None = None,
+        ids: Sequence[str] = (),
+        terminal: Sequence[str],
+    ) -> builtins.list[str]:
+        """Ids of executions not in a `terminal` phase, of a workflow, an instance or by id."""
+        c = self.table.c
+        scope: list[ColumnElement[bool]] = []
+        if workflow_id is not None:
+            scope.append(c.workflow_id == workflow_id)
+        if instance_id is not None:
+            scope.append(c.instance_id == instance_id)
+        if ids:
+            scope.append(c.id.in_(list(ids)))
+        if not scope:
+            return []
+        return self.ids(and_(*scope), c.phase.not_in(list(terminal)))
+
+
+class ContextRepository(ResourceRepository):
+    """Execution contexts: filter by execution."""
+
+    table = CONTEXTS
+    filters = _COMMON_FILTERS | {"execution_id"}

@@ -1,0 +1,91 @@
+"""The store: an engine plus transactions that expose one repository per kind."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy.engine import URL
+
+from treadle.store._engine import WRITE, make_engine
+from treadle.store._migrate import downgrade, upgrade
+from treadle.store._records import DecisionRepository, JournalRepository, StageRepository
+from treadle.store._repositories import (
+    ContextRepository,
+    ExecutionRepository,
+    InstanceRepository,
+    WorkflowRepository,
+)
+
+__all__ = ["Store", "Transaction"]
+
+
+class Transaction:
+    """The repositories of one database transaction; commit happens when the block exits."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self.workflows = WorkflowRepository(connection)
+        self.instances = InstanceRepository(connection)
+        self.executions = ExecutionRepository(connection)
+        self.contexts = ContextRepository(connection)
+        self.journal = JournalRepository(connection)
+        self.stages = StageRepository(connection)
+        self.decisions = DecisionRepository(connection)
+
+    def savepoint(self) -> Any:
+        """A nested transaction: roll back part of the work without losing the rest."""
+        return self.connection.begin_nested()
+
+
+class Store:
+    """SQLite or PostgreSQL behind one API; thread-safe (each transaction has its connection).
+
+    Example:
+        store = Store.open("sqlite:///treadle.db", migrate=True)
+        with store.begin() as tx:
+            tx.journal.append(execution_id, [JournalEntry("started")])
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def open(cls, url: str | URL, *, migrate: bool = False, **engine_options: Any) -> Store:
+        """Connect to `url`; `migrate` applies every pending migration first."""
+        store = cls(make_engine(url, **engine_options))
+        if migrate:
+            store.migrate()
+        return store
+
+    @property
+    def dialect(self) -> str:
+        """`"sqlite"` or `"postgresql"`."""
+        return self.engine.dialect.name
+
+    def migrate(self, revision: str = "head") -> None:
+        """Upgrade the schema to `revision`."""
+        upgrade(self.engine, revision)
+
+    def downgrade(self, revision: str = "base") -> None:
+        """Downgrade the schema to `revision` (default: no tables left)."""
+        downgrade(self.engine, revision)
+
+    @contextmanager
+    def begin(self, *, write: bool = True) -> Iterator[Transaction]:
+        """A transaction committed when the block ends, rolled back if it raises.
+
+        Write transactions take SQLite's write lock at BEGIN (`BEGIN IMMEDIATE`), so a
+        read-modify-write never fails half-way on a lock upgrade; pass `write=False` for reads.
+        """
+        with self.engine.connect() as connection:
+            if write:
+                connection.execution_options(**{WRITE: True})
+            with connection.begin():
+                yield Transaction(connection)
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()

@@ -1,0 +1,205 @@
+"""The tables: four resource kinds (each with a label side table) and three run records.
+
+Stable, filtered fields are real indexed columns; everything else of a resource lives in
+its `body` JSON (the envelope's `metadata`, `spec` and `status`). Scope columns `org` and
+`owner` are never NULL (`""` means "none") so that the unique `(org, owner, slug)` holds
+for platform-scoped resources too: both databases treat NULLs as distinct in a UNIQUE index.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+__all__ = [
+    "CONTEXTS",
+    "DECISIONS",
+    "EXECUTIONS",
+    "INSTANCES",
+    "JOURNAL",
+    "LABELS",
+    "RESOURCE_TABLES",
+    "STAGES",
+    "WORKFLOWS",
+    "metadata",
+]
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+JSONType: TypeEngine[Any] = JSON().with_variant(JSONB(), "postgresql")
+BigId: TypeEngine[int] = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on both databases (SQLite stores them naive, in UTC)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: treadle stores timezone-aware UTC times")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _resource_columns() -> list[Column[Any]]:
+    return [
+        Column("id", String(40), primary_key=True),
+        Column("slug", String(63), nullable=False),
+        Column("name", String(253), nullable=False),
+        Column("org", String(63), nullable=False, server_default=""),
+        Column("owner", String(253), nullable=False, server_default=""),
+        Column("version", Integer, nullable=False),
+        Column("created_at", UTCDateTime, nullable=False),
+        Column("updated_at", UTCDateTime, nullable=False),
+        Column("labels", JSONType, nullable=False),
+        Column("body", JSONType, nullable=False),
+    ]
+
+
+def _labels_table(parent: Table) -> Table:
+    name = f"{parent.name}_labels"
+    return Table(
+        name,
+        metadata,
+        Column(
+            "resource_id",
+            String(40),
+            ForeignKey(f"{parent.name}.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
+        Column("key", String(317), nullable=False),
+        Column("value", String(255), nullable=False),
+        PrimaryKeyConstraint("resource_id", "key"),
+        Index(None, "key", "value", "resource_id"),
+    )
+
+
+def _fk(table: str) -> ForeignKey:
+    return ForeignKey(f"{table}.id", ondelete="CASCADE")
+
+
+WORKFLOWS = Table(
+    "workflows",
+    metadata,
+    *_resource_columns(),
+    UniqueConstraint("org", "owner", "slug"),
+    Index(None, "org", "created_at"),
+    Index(None, "created_at", "id"),
+)
+
+INSTANCES = Table(
+    "workflow_instances",
+    metadata,
+    *_resource_columns(),
+    Column("workflow_id", String(40), _fk("workflows"), nullable=False),
+    UniqueConstraint("org", "owner", "slug"),
+    Index(None, "workflow_id", "created_at"),
+    Index(None, "created_at", "id"),
+)
+
+EXECUTIONS = Table(
+    "workflow_executions",
+    metadata,
+    *_resource_columns(),
+    Column("instance_id", String(40), _fk("workflow_instances"), nullable=False),
+    Column("workflow_id", String(40), _fk("workflows"), nullable=False),
+    Column("phase", String(16), nullable=False),
+    Column("completed_at", UTCDateTime, nullable=True),
+    UniqueConstraint("org", "owner", "slug"),
+    Index(None, "workflow_id", "phase", "created_at", "id"),
+    Index(None, "instance_id", "phase", "created_at", "id"),
+    Index(None, "phase", "created_at", "id"),
+    Index(None, "created_at", "id"),
+    Index(None, "completed_at"),
+)
+
+CONTEXTS = Table(
+    "execution_contexts",
+    metadata,
+    *_resource_columns(),
+    Column("execution_id", String(40), _fk("workflow_executions"), nullable=False),
+    UniqueConstraint("org", "owner", "slug"),
+    Index(None, "execution_id"),
+    Index(None, "created_at", "id"),
+)
+
+RESOURCE_TABLES = (WORKFLOWS, INSTANCES, EXECUTIONS, CONTEXTS)
+LABELS = {table.name: _labels_table(table) for table in RESOURCE_TABLES}
+
+JOURNAL = Table(
+    "execution_journal",
+    metadata,
+    Column("execution_id", String(40), _fk("workflow_executions"), nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("type", String(64), nullable=False),
+    Column("data", JSONType, nullable=True),
+    Column("at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("execution_id", "seq"),
+)
+
+STAGES = Table(
+    "execution_stages",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("execution_id", String(40), _fk("workflow_executions"), nullable=False),
+    Column("node", Text, nullable=False),
+    Column("iteration", Integer, nullable=False, server_default="0"),
+    Column("status", String(16), nullable=False),
+    Column("input", JSONType, nullable=True),
+    Column("output", JSONType, nullable=True),
+    Column("error", JSONType, nullable=True),
+    Column("started_at", UTCDateTime, nullable=True),
+    Column("completed_at", UTCDateTime, nullable=True),
+    Column("duration_ms", Float, nullable=True),
+    Index(None, "execution_id", "id"),
+)
+
+DECISIONS = Table(
+    "execution_decisions",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("execution_id", String(40), _fk("workflow_executions"), nullable=False),
+    Column("from_node", Text, nullable=False),
+    Column("to_node", Text, nullable=True),
+    Column("case_name", String(253), nullable=True),
+    Column("result", JSONType, nullable=True),
+    Column("reason", Text, nullable=False, server_default=""),
+    Column("at", UTCDateTime, nullable=False),
+    Index(None, "execution_id", "id"),
+)
