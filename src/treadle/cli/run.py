@@ -24,7 +24,9 @@ from treadle.dsl import InvalidDocument, Workflow, parse
 from treadle.effects import Dispatcher
 from treadle.engine import RunResult, run_workflow
 from treadle.runtime.memory import MemoryEffects, RecordingObserver
+from treadle.runtime.redaction import Redactor
 from treadle.runtime.secrets import SecretsFileError, load_secrets
+from treadle.runtime.subflows import SubWorkflowRun, WorkflowCatalog
 
 EXIT_COMPLETED = 0
 EXIT_FAULTED = 1
@@ -47,6 +49,17 @@ def run_command(
         Path | None,
         typer.Option("--secrets-file", help="A YAML/JSON mapping of secret names to values."),
     ] = None,
+    with_files: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--with",
+            help="A workflow that `run: workflow` may run (besides those beside FILE); repeatable.",
+        ),
+    ] = None,
+    allow_run: Annotated[
+        bool,
+        typer.Option("--allow-run", help="Let `run: shell|script|container` start local processes."),
+    ] = False,
     event_files: Annotated[
         list[Path] | None,
         typer.Option(
@@ -63,6 +76,8 @@ def run_command(
     Example: treadle run flows/order.yaml --input '{"id": 42}'
     """
     workflow = _parse_or_exit(file)
+    catalog = WorkflowCatalog([_parse_or_exit(path) for path in with_files or []], search=[file.parent])
+    catalog.add(workflow)
     workflow_input = _read_input(input_json, input_file)
     try:
         secrets = load_secrets(_declared_secrets(workflow), secrets_file)
@@ -70,9 +85,9 @@ def run_command(
         _fail_usage(str(error))
     events = [event for path in event_files or [] for event in _read_events(path)]
     started = time.perf_counter()
-    outcome = asyncio.run(_execute(workflow, workflow_input, secrets, events))
+    outcome = asyncio.run(_execute(workflow, workflow_input, secrets, events, catalog, allow_run))
     elapsed = time.perf_counter() - started
-    _report(outcome, json_output, elapsed)
+    _report(outcome, json_output, elapsed, Redactor(secrets))
     raise typer.Exit(_exit_code(outcome))
 
 
@@ -87,13 +102,19 @@ class _Outcome:
 
 
 async def _execute(
-    workflow: Workflow, workflow_input: Any, secrets: dict[str, Any], events: list[dict[str, Any]]
+    workflow: Workflow,
+    workflow_input: Any,
+    secrets: dict[str, Any],
+    events: list[dict[str, Any]],
+    catalog: WorkflowCatalog,
+    allow_run: bool,
 ) -> _Outcome:
     execution_id = f"wex-{ULID()}"
     observer = RecordingObserver()
     interrupted = False
-    async with Dispatcher() as dispatcher:
+    async with Dispatcher(allow_run=allow_run) as dispatcher:
         effects = MemoryEffects(call_handler=dispatcher.call)
+        dispatcher.register("workflow", SubWorkflowRun(catalog, effects))
         for event in events:
             # Unclaimed events wait on the bus until a `listen` takes them.
             effects.bus.publish(event)
@@ -178,21 +199,23 @@ def _exit_code(outcome: _Outcome) -> int:
     return EXIT_COMPLETED if outcome.result.status == "completed" else EXIT_FAULTED
 
 
-def _report(outcome: _Outcome, json_output: bool, elapsed: float) -> None:
+def _report(outcome: _Outcome, json_output: bool, elapsed: float, redactor: Redactor) -> None:
+    # Secret values never reach the terminal, whatever the workflow did with them.
     result = outcome.result
-    error = result.error.to_problem() if result.error is not None else None
+    error = redactor.value(result.error.to_problem()) if result.error is not None else None
+    output = redactor.value(result.output)
     if json_output:
         document = {
             "id": outcome.execution_id,
             "status": result.status,
-            "output": result.output,
+            "output": output,
             "error": error,
             "tasks": [_task_line(task) for task in outcome.observer.tasks],
         }
         sys.stdout.write(to_json(document, pretty=False) + "\n")
         return
     if result.status == "completed":
-        sys.stdout.write(to_json(result.output, pretty=True) + "\n")
+        sys.stdout.write(to_json(output, pretty=True) + "\n")
     summary = f"{result.status} in {elapsed:.3f}s, {len(outcome.observer.tasks)} task(s) run"
     if error is not None:
         summary += f": {error.get('title')}"
