@@ -21,6 +21,7 @@ from treadle.dsl.models import DoTask, Task, TaskEntry, TaskList, Timeout
 from treadle.engine.dataflow import apply_export, apply_input, apply_output
 from treadle.engine.durations import duration_seconds
 from treadle.engine.errors import WorkflowError, configuration_error, runtime_error
+from treadle.engine.extensions import applicable_extensions
 from treadle.engine.state import Frame, Scope, date_time_descriptor
 from treadle.engine.timeouts import race_timeout
 
@@ -35,11 +36,13 @@ class Outcome:
         output: the raw output from a runner, the transformed output from `run_task`.
         then: a directive overriding the task's own `then` (a switch's case), if any.
         ended: an `end` directive was reached inside: the whole workflow finishes.
+        exited: the list was left by an `exit` directive (extensions bypass a task so).
     """
 
     output: Any
     then: str | None = None
     ended: bool = False
+    exited: bool = False
 
 
 Runner = Callable[[Any, Frame], Awaitable[Outcome]]
@@ -64,7 +67,7 @@ async def run_task_list(tasks: TaskList, raw_input: Any, scope: Scope) -> Outcom
         if directive is None or directive == _CONTINUE:
             index += 1
         elif directive == "exit":
-            break
+            return Outcome(data, exited=True)
         else:
             index = _sibling_index(tasks, directive, entries[index].pointer)
     return Outcome(data)
@@ -95,7 +98,10 @@ async def run_task(
         frame.input = apply_input(frame)
         if not silent:
             frame.notify("started", input=frame.input)
-        outcome = await _run_guarded(task, frame)
+        if scope.state.workflow.use.extensions and scope.extended is None:
+            outcome = await run_extended(frame, _run_guarded)
+        else:
+            outcome = await _run_guarded(task, frame)
         frame.raw_output = outcome.output
         output = apply_output(frame, outcome.output)
         apply_export(frame, output)
@@ -153,6 +159,29 @@ def _next_pointer(frame: Frame) -> str:
     if index is None or index + 1 >= len(siblings.entries):
         return "exit"
     return siblings.entries[index + 1].pointer
+
+
+async def run_extended(frame: Frame, run: Callable[[Task, Frame], Awaitable[Outcome]]) -> Outcome:
+    """Run the task between the `before` and `after` tasks of the extensions that apply.
+
+    A `before` list that ends with `then: exit` bypasses the task: its output stands in
+    for the task's (how the DSL mocks a call). Otherwise `before` and `after` run for
+    their effects (logging, auditing) and leave the task's data alone.
+    """
+    extensions = applicable_extensions(frame)
+    if not extensions:
+        return await run(frame.entry.task, frame)
+    scope = frame.scope.for_extension(frame)
+    for extension in extensions:
+        if extension.before is not None:
+            before = await run_task_list(extension.before, frame.input, scope)
+            if before.exited:
+                return Outcome(before.output)
+    outcome = await run(frame.entry.task, frame)
+    for extension in extensions:
+        if extension.after is not None:
+            await run_task_list(extension.after, outcome.output, scope)
+    return outcome
 
 
 async def _run_guarded(task: Task, frame: Frame) -> Outcome:

@@ -12,7 +12,7 @@ Effect keys are built here; the format is documented in `treadle.engine.effects`
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -56,6 +56,9 @@ class Scope:
         iterations: `[i]` per enclosing `for`/`foreach` iteration, outermost first.
         attempts: the attempt of each enclosing `try`, outermost first.
         via: the key prefix of a function body run inline for a caller.
+        extended: the frame of the task an extension's tasks run around: `$task` in
+            them describes that task (None outside extensions, which never extend
+            their own tasks).
     """
 
     state: RunState
@@ -63,6 +66,7 @@ class Scope:
     iterations: str = ""
     attempts: tuple[int, ...] = ()
     via: str = ""
+    extended: Frame | None = None
 
     @property
     def attempt(self) -> int:
@@ -81,16 +85,20 @@ class Scope:
     def with_variables(self, variables: Mapping[str, Any], iteration: int | None = None) -> Scope:
         """A child scope adding `variables` (and a loop iteration, if given)."""
         iterations = self.iterations if iteration is None else f"{self.iterations}[{iteration}]"
-        return Scope(self.state, {**self.variables, **variables}, iterations, self.attempts, self.via)
+        return replace(self, variables={**self.variables, **variables}, iterations=iterations)
 
     def with_attempt(self, attempt: int) -> Scope:
         """A child scope for the body of a `try` at `attempt`."""
-        return Scope(self.state, self.variables, self.iterations, (*self.attempts, attempt), self.via)
+        return replace(self, attempts=(*self.attempts, attempt))
 
     def for_function(self, caller_position: str) -> Scope:
         """The scope of a `use.functions` body run for the caller at `caller_position`:
         no variables of the caller, keys prefixed by the caller's position."""
-        return Scope(self.state, {}, "", self.attempts, f"{caller_position}>")
+        return replace(self, variables={}, iterations="", via=f"{caller_position}>")
+
+    def for_extension(self, extended: Frame) -> Scope:
+        """The scope of an extension's tasks run around the task of `extended`."""
+        return replace(self, variables={}, iterations="", via=f"{extended.position}+", extended=extended)
 
 
 _MISSING: Any = object()
@@ -136,11 +144,16 @@ class Frame:
             "input": self.input,
             "output": output,
             "secrets": state.secrets,
-            "task": self.descriptor() if state.needs_task_descriptor else None,
+            "task": self._task_argument(state),
             "workflow": state.workflow_descriptor,
             "runtime": state.runtime,
             "authorization": self.authorization,
         }
+
+    def _task_argument(self, state: RunState) -> dict[str, Any] | None:
+        if self.scope.extended is not None:
+            return self.scope.extended.descriptor()
+        return self.descriptor() if state.needs_task_descriptor else None
 
     def descriptor(self) -> dict[str, Any]:
         """`$task`: name, reference, definition, raw input and output, start time."""

@@ -57,7 +57,7 @@ from treadle.dsl.models.tasks import (
     TryTask,
     WaitTask,
 )
-from treadle.dsl.models.workflow import Document, Use, Workflow, build_task_list, build_workflow
+from treadle.dsl.models.workflow import Document, Extension, Use, Workflow, build_task_list, build_workflow
 
 __all__ = [
     "Backoff",
@@ -73,6 +73,7 @@ __all__ = [
     "EmitTask",
     "ErrorDefinition",
     "ErrorFilter",
+    "Extension",
     "EventConsumption",
     "EventFilterSpec",
     "Export",

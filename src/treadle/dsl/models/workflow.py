@@ -45,7 +45,7 @@ from treadle.dsl.models.tasks import (
     WaitTask,
 )
 
-__all__ = ["Document", "Use", "Workflow", "build_task_list", "build_workflow"]
+__all__ = ["Document", "Extension", "Use", "Workflow", "build_task_list", "build_workflow"]
 
 
 class Document(Model):
@@ -61,13 +61,31 @@ class Document(Model):
     metadata: dict[str, Any] | None = None
 
 
+class Extension(Model):
+    """An extension: tasks run `before` and `after` every task of the type it `extend`s.
+
+    Attributes:
+        name: the extension's name in `use.extensions`.
+        extend: the task type it applies to (`call`, `composite`, ..., or `all`).
+        when: a condition on the extended task (`$task`), if any.
+        before: tasks run first; one ending with `then: exit` bypasses the extended task.
+        after: tasks run after the extended task, on its output.
+    """
+
+    name: str
+    extend: str
+    when: str | None = None
+    before: TaskList | None = None
+    after: TaskList | None = None
+
+
 class Use(Model):
     """The workflow's reusable components."""
 
     authentications: dict[str, Any] = Field(default_factory=dict)
     catalogs: dict[str, Any] = Field(default_factory=dict)
     errors: dict[str, ErrorDefinition] = Field(default_factory=dict)
-    extensions: list[Any] = Field(default_factory=list)
+    extensions: tuple[Extension, ...] = ()
     functions: dict[str, TaskEntry] = Field(default_factory=dict)
     retries: dict[str, RetryPolicy] = Field(default_factory=dict)
     secrets: list[str] = Field(default_factory=list)
@@ -235,9 +253,23 @@ def _build_use(use: dict[str, Any]) -> dict[str, Any]:
         name: _build_entry(name, definition, f"/use/functions/{_escape(name)}")
         for name, definition in (use.get("functions") or {}).items()
     }
+    data["extensions"] = tuple(
+        _build_extension(position, item) for position, item in enumerate(use.get("extensions") or [])
+    )
     data["retries"] = {name: RetryPolicy.build(policy) for name, policy in (use.get("retries") or {}).items()}
     data["timeouts"] = {name: Timeout.build(timeout) for name, timeout in (use.get("timeouts") or {}).items()}
     return data
+
+
+def _build_extension(position: int, item: dict[str, Any]) -> Extension:
+    ((name, definition),) = item.items()
+    pointer = f"/use/extensions/{position}/{_escape(name)}"
+    lists = {
+        part: build_task_list(definition[part], f"{pointer}/{part}")
+        for part in ("before", "after")
+        if definition.get(part)
+    }
+    return Extension(name=name, extend=definition["extend"], when=definition.get("when"), **lists)
 
 
 def _escape(name: str) -> str:
