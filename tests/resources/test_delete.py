@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from tests.resources.conftest import RecordingCanceller
 
+from tests.resources.conftest import RecordingCanceller
 from treadle.resources import (
     ExecutionContext,
     FailedPrecondition,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from tests.resources.conftest import workflow_body
 
+from tests.resources.conftest import workflow_body
 from treadle.resources import (
     REDACTED,
     InvalidArgument,

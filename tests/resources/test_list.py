@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from tests.resources.conftest import workflow_body
 
+from tests.resources.conftest import workflow_body
 from treadle.resources import InvalidArgument, ResourceService, Workflow, WorkflowExecution
 from treadle.store import ListQuery
 

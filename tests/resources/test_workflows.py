@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from tests.resources.conftest import document, workflow_body
 
+from tests.resources.conftest import document, workflow_body
 from treadle.resources import (
     Aborted,
     AlreadyExists,
