@@ -1,4 +1,7 @@
-"""Side effects behind the engine's Effects port: HTTP calls and Python functions.
+"""Side effects behind the engine's Effects port: protocol calls, Python functions, processes.
+
+Call kinds: `http`, `openapi`, `grpc`, `mcp`, `a2a`, `function`; run kinds: `shell`,
+`script`, `container` (refused unless the dispatcher is built with `allow_run=True`).
 
     from treadle.effects import Dispatcher, function
 
@@ -14,23 +17,37 @@ Every fault becomes a `treadle.engine.errors.WorkflowError` carrying a DSL error
 
 from __future__ import annotations
 
+from treadle.effects.a2a import A2aCall
+from treadle.effects.container import ContainerRun
 from treadle.effects.dispatch import BUILTIN_HANDLERS, Dispatcher
 from treadle.effects.functions import ENTRY_POINT_GROUP, FunctionRegistry, default_registry, function
+from treadle.effects.grpc import GrpcCall
 from treadle.effects.handler import CallHandler, HandlerFactory, Shared
 from treadle.effects.http import HttpCall
+from treadle.effects.mcp import McpCall
 from treadle.effects.oauth2 import TokenCache
+from treadle.effects.openapi import OpenApiCall
 from treadle.effects.python import FunctionCall
+from treadle.effects.script import ScriptRun
+from treadle.effects.shell import ShellRun
 
 __all__ = [
     "BUILTIN_HANDLERS",
     "ENTRY_POINT_GROUP",
+    "A2aCall",
     "CallHandler",
+    "ContainerRun",
     "Dispatcher",
     "FunctionCall",
     "FunctionRegistry",
+    "GrpcCall",
     "HandlerFactory",
     "HttpCall",
+    "McpCall",
+    "OpenApiCall",
+    "ScriptRun",
     "Shared",
+    "ShellRun",
     "TokenCache",
     "default_registry",
     "function",

@@ -18,11 +18,18 @@ from typing import Any
 
 import httpx
 
+from treadle.effects.a2a import A2aCall
+from treadle.effects.container import ContainerRun
 from treadle.effects.functions import FunctionRegistry, default_registry
+from treadle.effects.grpc import GrpcCall
 from treadle.effects.handler import CallHandler, HandlerFactory, Shared
 from treadle.effects.http import HttpCall
+from treadle.effects.mcp import McpCall
 from treadle.effects.oauth2 import TokenCache
+from treadle.effects.openapi import OpenApiCall
 from treadle.effects.python import FunctionCall
+from treadle.effects.script import ScriptRun
+from treadle.effects.shell import ShellRun
 from treadle.engine.errors import ErrorType, WorkflowError
 
 __all__ = ["BUILTIN_HANDLERS", "DEFAULT_TIMEOUT", "Dispatcher"]
@@ -31,6 +38,13 @@ __all__ = ["BUILTIN_HANDLERS", "DEFAULT_TIMEOUT", "Dispatcher"]
 BUILTIN_HANDLERS: Mapping[str, HandlerFactory] = {
     "http": HttpCall,
     "function": FunctionCall,
+    "openapi": OpenApiCall,
+    "grpc": GrpcCall,
+    "mcp": McpCall,
+    "a2a": A2aCall,
+    "shell": ShellRun,
+    "script": ScriptRun,
+    "container": ContainerRun,
 }
 
 # Generous on purpose: a task's own `timeout` (enforced by the engine through
@@ -53,6 +67,7 @@ class Dispatcher:
         client: httpx.AsyncClient | None = None,
         timeout: httpx.Timeout | float | None = DEFAULT_TIMEOUT,
         tokens: TokenCache | None = None,
+        allow_run: bool = False,
     ) -> None:
         """Build the built-in handlers.
 
@@ -63,12 +78,15 @@ class Dispatcher:
                 caller's to close.
             timeout: the created client's timeout (ignored when `client` is given).
             tokens: an OAuth2 token cache to share between dispatchers.
+            allow_run: let `run: shell|script|container` start processes (refused
+                with an authorization error otherwise).
         """
         self._owns_client = client is None
         self.shared = Shared(
             client=client or httpx.AsyncClient(timeout=timeout, follow_redirects=False),
             functions=functions if functions is not None else default_registry,
             tokens=tokens or TokenCache(),
+            allow_run=allow_run,
         )
         self._handlers: dict[str, CallHandler] = {
             kind: factory(self.shared) for kind, factory in BUILTIN_HANDLERS.items()

@@ -40,11 +40,14 @@ class Shared:
         client: the pooled HTTP client every HTTP-speaking handler uses.
         functions: the Python functions workflows may call.
         tokens: OAuth2/OIDC access tokens, cached until they expire.
+        allow_run: whether `run: shell|script|container` may start processes on this
+            machine (off unless the operator opts in).
     """
 
     client: httpx.AsyncClient
     functions: FunctionRegistry
     tokens: TokenCache
+    allow_run: bool = False
 
 
 HandlerFactory = Callable[[Shared], CallHandler]
