@@ -181,3 +181,54 @@ def test_bad_event_file_is_a_usage_error(treadle: Treadle, write: Callable[[str,
     result = treadle("run", str(flow), "--event", str(event))
     assert result.returncode == 2
     assert "type" in result.stderr
+
+
+FUNCTIONS_MODULE = """
+from treadle.effects import function
+
+
+@function
+def add_tax(amount: float, rate: float = 0.2) -> dict:
+    return {"amount": amount, "with_tax": round(amount * (1 + rate), 2)}
+"""
+
+CALLS_FUNCTION = """
+document: { dsl: '1.0.3', namespace: shop, name: tax, version: '1.0.0' }
+do:
+  - tax:
+      call: add_tax
+      with:
+        amount: ${ .price }
+"""
+
+
+def test_functions_module_registers_python_functions(
+    treadle: Treadle, write: Callable[[str, str], Path]
+) -> None:
+    flow = write("tax.yaml", CALLS_FUNCTION)
+    module = write("shop_functions.py", FUNCTIONS_MODULE)
+    code, report = _run_json(treadle, str(flow), "--input", '{"price": 10}', "--functions", str(module))
+    assert code == 0, report
+    assert report["output"] == {"amount": 10, "with_tax": 12.0}
+
+
+def test_unregistered_function_says_how_to_register_it(
+    treadle: Treadle, write: Callable[[str, str], Path]
+) -> None:
+    flow = write("tax.yaml", CALLS_FUNCTION)
+    code, report = _run_json(treadle, str(flow), "--input", '{"price": 10}')
+    assert code == 1
+    error = report["error"]
+    assert isinstance(error, dict)
+    assert "add_tax" in error["detail"] and "--functions" in error["detail"]
+
+
+def test_broken_functions_module_is_a_usage_error(
+    treadle: Treadle, write: Callable[[str, str], Path]
+) -> None:
+    flow = write("tax.yaml", CALLS_FUNCTION)
+    module = write("broken.py", "import nothing_of_that_name\n")
+    result = treadle("run", str(flow), "--functions", str(module))
+    assert result.returncode == 2
+    assert "broken.py" in result.stderr and "ModuleNotFoundError" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -225,7 +225,7 @@ async def test_unknown_function(dispatcher: Dispatcher) -> None:
     with pytest.raises(WorkflowError) as caught:
         await call(dispatcher, "nope")
     assert caught.value.type == ErrorType.CONFIGURATION
-    assert caught.value.detail == "no function named 'nope' is registered"
+    assert caught.value.detail.startswith("no function named 'nope' is registered")
 
 
 @pytest.mark.parametrize("args", [{}, {"name": ""}, {"name": "x", "arguments": [1]}])

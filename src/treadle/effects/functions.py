@@ -133,7 +133,10 @@ class FunctionRegistry:
         """Import the entry point named `name` (runs in a worker thread: imports block)."""
         candidates = self._discover().get(name, [])
         if not candidates:
-            raise _config_error(f"no function named '{name}' is registered")
+            raise _config_error(
+                f"no function named '{name}' is registered (register it with @treadle.effects.function "
+                "in a module given with --functions, or in the treadle.functions entry points)"
+            )
         if len({ep.value for ep in candidates}) > 1:
             targets = ", ".join(sorted({ep.value for ep in candidates}))
             raise _config_error(f"function '{name}' is ambiguous: entry points name {targets}")
