@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint install clean
+.PHONY: run test lint install clean bench bench-quick
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,8 +14,18 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# Start `treadle server` (SQLite under the user data dir), apply the example, say how to
+# run it; the server stays in the foreground until Ctrl-C.
 run: $(STAMP)
-	$(BIN)/treadle run examples/hello.yaml --input '{"name": "world"}'
+	@$(BIN)/treadle server --log-format text & server=$$!; \
+	trap 'kill $$server 2>/dev/null; wait $$server' INT TERM; \
+	until $(BIN)/python -c "import httpx; httpx.get('http://127.0.0.1:8080/health')" 2>/dev/null; do \
+		kill -0 $$server 2>/dev/null || exit 1; sleep 0.3; done; \
+	$(BIN)/treadle apply -f examples/hello.yaml && \
+	echo && echo "treadle server is running on http://127.0.0.1:8080 (Ctrl-C stops it). In another terminal:" && \
+	echo "  .venv/bin/treadle start hello --input '{\"name\": \"you\"}' --watch" && \
+	echo "  .venv/bin/treadle get executions" && echo; \
+	wait $$server
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests
@@ -24,6 +34,13 @@ lint: $(STAMP)
 
 test: $(STAMP) lint
 	$(BIN)/pytest -q
+
+# treadle beside its peers (bench/README.md); peers install into .bench/venvs/, not .venv.
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
+
+bench-quick: $(STAMP)
+	$(BIN)/python bench/run.py --quick
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

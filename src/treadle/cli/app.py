@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from treadle.cli import run, validate
+from treadle.cli import executions, resources, run, server, validate
 
 app = typer.Typer(
     name="treadle",
@@ -15,6 +15,15 @@ app = typer.Typer(
 )
 app.command("validate")(validate.validate_command)
 app.command("run")(run.run_command)
+app.command("server")(server.server_command)
+app.command("apply")(resources.apply_command)
+app.command("get")(resources.get_command)
+app.command("delete")(resources.delete_command)
+app.command("start")(executions.start_command)
+app.command("logs")(executions.logs_command)
+app.command("cancel")(executions.cancel_command)
+app.command("suspend")(executions.suspend_command)
+app.command("resume")(executions.resume_command)
 
 
 def main() -> None:

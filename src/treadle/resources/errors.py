@@ -107,7 +107,7 @@ class AlreadyExists(ResourceError):
 class FailedPrecondition(ResourceError):
     """The request is valid but the resource's state forbids it (`reason` says which)."""
 
-    http_status = 409
+    http_status = 412
     grpc_code = "FAILED_PRECONDITION"
 
     def __init__(self, kind: str, ref: str, reason: str, *, blocking: Sequence[str] = ()) -> None:

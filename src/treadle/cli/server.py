@@ -1,0 +1,88 @@
+"""`treadle server`: the HTTP API and a local worker, over the configured store."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+import typer
+
+from treadle.cli.remote import EXIT_USAGE, fail
+from treadle.settings import InvalidSetting, Settings
+
+if TYPE_CHECKING:
+    from treadle.resources import ResourceService
+
+log = logging.getLogger("treadle.server")
+
+
+def server_command(
+    host: Annotated[
+        str, typer.Option("--host", help="Address to listen on (non-loopback needs a token).")
+    ] = ("127.0.0.1"),
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port to listen on.")] = 8080,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            "--database-url", help="sqlite:///… or postgresql://… [default: $TREADLE_DATABASE_URL]."
+        ),
+    ] = None,
+    log_format: Annotated[
+        str, typer.Option("--log-format", help="`json` (one object per line) or `text` for people.")
+    ] = "json",
+    allow_run: Annotated[
+        bool, typer.Option("--allow-run", help="Let workflows start processes (run: shell|script|container).")
+    ] = False,
+) -> None:
+    """Serve the HTTP API (OpenAPI at /openapi.json) and run executions in a local worker.
+
+    Listens on 127.0.0.1 unless --host says otherwise; another address requires
+    TREADLE_API_TOKEN, which clients then send as `Authorization: Bearer <token>`.
+    Ctrl-C stops it; executions in flight resume at the next start.
+
+    Example: treadle server --port 8080 --database-url sqlite:///./treadle.db
+    """
+    # Imported here: the other commands should not pay for FastAPI and uvicorn.
+    import uvicorn
+
+    from treadle.api import UnsafeBind, check_bind, configure_logging, create_app
+    from treadle.resources import ResourceService
+
+    if log_format not in ("json", "text"):
+        fail("--log-format is json or text", EXIT_USAGE)
+    token = os.environ.get("TREADLE_API_TOKEN") or None
+    try:
+        check_bind(host, token)
+    except UnsafeBind as error:
+        fail(str(error), EXIT_USAGE)
+    fmt: Literal["json", "text"] = "json" if log_format == "json" else "text"
+    configure_logging(fmt)
+    try:
+        settings = Settings.from_env()
+    except InvalidSetting as error:
+        fail(str(error), EXIT_USAGE)
+    if database_url:
+        settings = dataclasses.replace(settings, database_url=database_url)
+    service = ResourceService.open(settings)
+    runtime = local_runtime(service, allow_run=allow_run)
+    app = create_app(service, runtime=runtime, settings=settings, token=token)
+    log.info(
+        "treadle server on http://%s:%s (store %s, worker %s)",
+        host,
+        port,
+        service.store.dialect,
+        "on" if runtime is not None else "off",
+    )
+    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False, timeout_graceful_shutdown=5)
+
+
+def local_runtime(service: ResourceService, *, allow_run: bool) -> Any:
+    """The local durable worker (`TREADLE_RUNTIME_*` settings), or None when this treadle has none."""
+    try:
+        from treadle.runtime.local import LocalRuntime, RuntimeSettings
+    except ImportError as error:
+        log.warning("no local runtime (%s): serving the API without a worker; /ready says so", error)
+        return None
+    return LocalRuntime(service, RuntimeSettings.from_env(allow_run=allow_run))

@@ -1,0 +1,130 @@
+"""Each operation of the API as a `Request`: built once, sent by the sync or the async client."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from treadle.client._base import (
+    KindRef,
+    Request,
+    body_of,
+    kind_of_body,
+    list_params,
+    resource_path,
+)
+from treadle.resources import Resource
+
+__all__ = ["Body", "create", "apply", "update", "get", "get_by_slug", "list_", "delete"]
+
+Body = Mapping[str, Any] | Resource
+
+
+def _target(resource: Body, kind: KindRef | None) -> tuple[str, dict[str, Any]]:
+    body = body_of(resource)
+    return resource_path(kind if kind is not None else kind_of_body(body)), body
+
+
+def create(resource: Body, kind: KindRef | None) -> Request:
+    path, body = _target(resource, kind)
+    return Request("POST", path, json=body)
+
+
+def apply(resource: Body, kind: KindRef | None) -> Request:
+    path, body = _target(resource, kind)
+    return Request("POST", f"{path}:apply", json=body)
+
+
+def update(resource: Body, id: str | None, kind: KindRef | None) -> Request:
+    path, body = _target(resource, kind)
+    target = id or (body.get("metadata") or {}).get("id")
+    if not target:
+        raise ValueError("update needs an id: pass id= or set metadata.id")
+    return Request("PUT", f"{path}/{target}", json=body)
+
+
+def get(kind: KindRef, id: str) -> Request:
+    return Request("GET", f"{resource_path(kind)}/{id}")
+
+
+def get_by_slug(kind: KindRef, slug: str, org: str | None, owner: str | None) -> Request:
+    return Request("GET", f"{resource_path(kind)}/by-slug/{slug}", params={"org": org, "owner": owner})
+
+
+def list_(kind: KindRef, page: int, page_size: int, sort: str | None, filters: Mapping[str, Any]) -> Request:
+    return Request("GET", resource_path(kind), params=list_params(page, page_size, sort, filters))
+
+
+def delete(kind: KindRef, id: str, force: bool) -> Request:
+    return Request("DELETE", f"{resource_path(kind)}/{id}", params={"force": "true"} if force else None)
+
+
+def instances(workflow_id: str, page: int, page_size: int, sort: str | None) -> Request:
+    return Request(
+        "GET", f"/v1/workflows/{workflow_id}/instances", params=list_params(page, page_size, sort, {})
+    )
+
+
+def start(
+    workflow: str | None,
+    instance: str | None,
+    input: Any,
+    runtime_env: Mapping[str, Any] | None,
+    labels: Mapping[str, str] | None,
+) -> Request:
+    if (workflow is None) == (instance is None):
+        raise ValueError("start needs a workflow id or an instance id (one of them)")
+    spec: dict[str, Any] = {"input": input if input is not None else {}}
+    if workflow is not None:
+        spec["workflow_id"] = workflow
+    if instance is not None:
+        spec["workflow_instance_id"] = instance
+    if runtime_env:
+        spec["runtime_env"] = {
+            name: value if isinstance(value, Mapping) else {"value": value}
+            for name, value in runtime_env.items()
+        }
+    if labels:
+        spec["labels"] = dict(labels)
+    return Request(
+        "POST", resource_path("WorkflowExecution"), json={"kind": "WorkflowExecution", "spec": spec}
+    )
+
+
+def update_status(execution_id: str, update: Mapping[str, Any]) -> Request:
+    return Request("PUT", f"/v1/workflow-executions/{execution_id}/status", json=dict(update))
+
+
+def control(execution_id: str, action: str) -> Request:
+    return Request("POST", f"/v1/workflow-executions/{execution_id}:{action}")
+
+
+def records(execution_id: str, which: str) -> Request:
+    return Request("GET", f"/v1/workflow-executions/{execution_id}/{which}")
+
+
+def events(execution_id: str, after: int | None) -> Request:
+    headers = {"Accept": "text/event-stream"}
+    if after is not None:
+        headers["Last-Event-ID"] = str(after)
+    return Request("GET", f"/v1/workflow-executions/{execution_id}/events", headers=headers)
+
+
+def publish(event: Mapping[str, Any], binary: bool) -> Request:
+    if not binary:
+        return Request(
+            "POST",
+            "/v1/events",
+            content=json.dumps(dict(event)).encode(),
+            headers={"Content-Type": "application/cloudevents+json"},
+        )
+    headers = {f"ce-{k}": str(v) for k, v in event.items() if k not in ("data", "datacontenttype")}
+    headers["Content-Type"] = str(event.get("datacontenttype") or "application/json")
+    data = event.get("data")
+    content = data.encode() if isinstance(data, str) else json.dumps(data).encode()
+    return Request("POST", "/v1/events", content=content, headers=headers)
+
+
+def simple(method: str, path: str) -> Request:
+    return Request(method, path)

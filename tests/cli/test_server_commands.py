@@ -1,0 +1,180 @@
+"""`treadle server`, `apply`, `get`, `delete`, `start`, `logs`, `cancel` run as subprocesses.
+
+The server is a real `treadle server` process over a SQLite file, with its local worker.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+HELLO = REPO / "examples" / "hello.yaml"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class ServerProcess:
+    def __init__(self, tmp_path: Path) -> None:
+        self.db = tmp_path / "treadle.db"
+        self.url = f"http://127.0.0.1:{_free_port()}"
+        self.env = {**os.environ, "TREADLE_DATABASE_URL": f"sqlite:///{self.db}", "TREADLE_SERVER": self.url}
+        self.env.pop("TREADLE_API_TOKEN", None)
+        self.cwd = tmp_path
+
+    def treadle(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "treadle", *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=self.env,
+            cwd=self.cwd,
+        )
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[ServerProcess]:
+    proc = ServerProcess(tmp_path)
+    port = proc.url.rsplit(":", 1)[1]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "treadle", "server", "--port", port, "--log-format", "text"],
+        env=proc.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{proc.url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"treadle server did not start:\n{process.communicate()[0]}")
+            time.sleep(0.1)
+        yield proc
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+
+
+FAILING = """
+document: { dsl: '1.0.3', namespace: examples, name: failing, version: '1.0.0' }
+do:
+  - boom:
+      raise:
+        error: { type: https://example.com/errors/boom, status: 400, title: boom }
+"""
+
+SLOW = """
+document: { dsl: '1.0.3', namespace: examples, name: slow, version: '1.0.0' }
+do:
+  - nap:
+      wait: { seconds: 30 }
+"""
+
+
+def test_apply_get_start_logs_delete(server: ServerProcess) -> None:
+    applied = server.treadle("apply", "-f", str(HELLO))
+    assert applied.returncode == 0, applied.stderr
+    assert applied.stdout.startswith("workflow/examples/hello created (wfl-")
+    assert "configured" in server.treadle("apply", "-f", str(HELLO)).stdout
+
+    table = server.treadle("get", "workflows")
+    assert table.returncode == 0 and "hello" in table.stdout and "ID" in table.stdout
+    one = json.loads(server.treadle("get", "workflow", "hello", "-o", "json").stdout)
+    assert one["metadata"]["slug"] == "hello" and one["kind"] == "Workflow"
+    listed = yaml.safe_load(server.treadle("get", "wf", "-o", "yaml").stdout)
+    assert [w["metadata"]["slug"] for w in listed] == ["hello"]
+
+    started = server.treadle("start", "hello", "--input", '{"name": "you"}')
+    assert started.returncode == 0, started.stderr
+    execution_id = started.stdout.strip()
+    assert execution_id.startswith("wex-")
+
+    followed = server.treadle("logs", execution_id, "-f", timeout=30)
+    assert followed.returncode == 0, followed.stderr
+    lines = followed.stdout.splitlines()
+    assert "phase running" in lines[0] and "phase completed" in lines[-1]
+    assert any("task.completed /do/0/greet" in line for line in lines)
+    assert any("decision /do/1/classify" in line for line in lines)
+    run = json.loads(server.treadle("get", "execution", execution_id, "-o", "json").stdout)
+    assert run["spec"]["input"] == {"name": "you"} and run["status"]["phase"] == "completed"
+    logs = server.treadle("logs", execution_id)
+    assert logs.returncode == 0 and "stage /do/0/greet [completed]" in logs.stdout
+
+    refused = server.treadle("cancel", execution_id)
+    assert refused.returncode == 1 and "412" in refused.stderr  # it has ended
+
+    deleted = server.treadle("delete", "workflow", "examples/hello")
+    assert deleted.returncode == 0 and "deleted" in deleted.stdout
+    missing = server.treadle("get", "workflow", "hello")
+    assert missing.returncode == 1 and "404" in missing.stderr
+
+
+def test_start_watch_exits_like_treadle_run(server: ServerProcess) -> None:
+    assert server.treadle("apply", "-f", str(HELLO)).returncode == 0
+    watched = server.treadle("start", "hello", "--input", '{"name": "you"}', "--watch", timeout=40)
+    assert watched.returncode == 0, watched.stderr
+    assert json.loads(watched.stdout)["greeting"] == "HELLO, YOU!"
+    assert "greet" in watched.stderr and "completed in" in watched.stderr
+
+    (server.cwd / "failing.yaml").write_text(FAILING)
+    assert server.treadle("apply", "-f", str(server.cwd / "failing.yaml")).returncode == 0
+    faulted = server.treadle("start", "failing", "--watch", timeout=40)
+    assert faulted.returncode == 1, faulted.stderr
+    assert "faulted" in faulted.stderr and "boom" in faulted.stderr
+
+
+def test_cancel_a_running_execution(server: ServerProcess) -> None:
+    (server.cwd / "slow.yaml").write_text(SLOW)
+    assert server.treadle("apply", "-f", str(server.cwd / "slow.yaml")).returncode == 0
+    execution_id = server.treadle("start", "slow").stdout.strip()
+    cancelled = server.treadle("cancel", execution_id)
+    assert cancelled.returncode == 0, cancelled.stderr
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        run = json.loads(server.treadle("get", "execution", execution_id, "-o", "json").stdout)
+        if run["status"]["phase"] == "cancelled":
+            break
+        time.sleep(0.2)
+    assert run["status"]["phase"] == "cancelled"
+
+
+def test_usage_errors_and_unreachable_server(tmp_path: Path) -> None:
+    env = {**os.environ, "TREADLE_SERVER": f"http://127.0.0.1:{_free_port()}"}
+    env.pop("TREADLE_API_TOKEN", None)
+
+    def treadle(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "treadle", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=tmp_path,
+            timeout=60,
+        )
+
+    unreachable = treadle("get", "workflows")
+    assert unreachable.returncode == 3 and "treadle server" in unreachable.stderr
+    assert treadle("get", "gizmos").returncode == 2
+    assert treadle("start").returncode == 2
+    exposed = treadle("server", "--host", "0.0.0.0", "--port", str(_free_port()))
+    assert exposed.returncode == 2 and "TREADLE_API_TOKEN" in exposed.stderr

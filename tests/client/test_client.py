@@ -1,0 +1,98 @@
+"""`treadle.Client` and `treadle.AsyncClient` against a real server."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from tests.api.conftest import LiveServer, document, workflow_body
+from treadle import AsyncClient, Client
+from treadle.client import ApiError
+from treadle.resources import ResourceService, Workflow, WorkflowExecution
+from treadle.store import JournalEntry
+
+
+def test_sync_client_covers_the_resources(server: LiveServer) -> None:
+    with Client(server.url) as client:
+        created = client.create(document(name="hello"))
+        assert isinstance(created, Workflow) and created.metadata.org == "examples"
+        assert client.apply(document(name="hello")).metadata.version == 2
+        assert client.get("workflow", created.metadata.id).metadata.slug == "hello"
+        assert client.get_by_slug(Workflow, "hello", org="examples").metadata.id == created.metadata.id
+        assert client.resolve("wf", "hello").metadata.id == created.metadata.id  # unique across scopes
+        assert client.resolve("wf", "examples/hello").metadata.id == created.metadata.id
+        page = client.list("workflows", sort="-created_at", org="examples")
+        assert page.total == 1 and isinstance(page.items[0], Workflow)
+        assert client.instances(created.metadata.id).total == 1
+        run = client.start(created.metadata.id, input={"name": "ada"})
+        assert isinstance(run, WorkflowExecution) and run.status.phase == "pending"
+        assert client.update_status(run.metadata.id, {"phase": "running"}).status.phase == "running"
+        assert client.stages(run.metadata.id) == [] and client.decisions(run.metadata.id) == []
+        with pytest.raises(ApiError) as refused:
+            client.delete("workflow", created.metadata.id)
+        assert refused.value.status == 412 and refused.value.problem["blocking"] == [run.metadata.id]
+        assert client.delete("workflow", created.metadata.id, force=True).metadata.id == created.metadata.id
+        with pytest.raises(ApiError) as missing:
+            client.get("workflow", created.metadata.id)
+        assert missing.value.status == 404
+        with pytest.raises(ApiError) as invalid:
+            client.create(
+                {"kind": "Workflow", "metadata": {"name": "x", "colour": 1}, "spec": {"document": {}}}
+            )
+        assert "/metadata/colour" in [e["pointer"] for e in invalid.value.errors]
+        assert client.health() == {"status": "ok"}
+        assert "treadle_executions" in client.metrics()
+        with pytest.raises(ApiError) as unavailable:
+            client.cancel(run.metadata.id)
+        assert unavailable.value.status == 404  # deleted with its workflow
+
+
+def test_sync_client_follows_events(server: LiveServer, service: ResourceService) -> None:
+    with Client(server.url) as client:
+        wid = client.create(workflow_body()).metadata.id
+        run = client.start(wid)
+        rid = str(run.metadata.id)
+
+        def write() -> None:
+            time.sleep(0.2)
+            with service.store.begin() as tx:
+                tx.journal.append(rid, [JournalEntry("phase", {"phase": "running"})])
+                tx.journal.append(rid, [JournalEntry("phase", {"phase": "completed", "output": 1})])
+
+        threading.Thread(target=write).start()
+        events = list(client.events(rid))
+        assert [(e.seq, e.type, e.data["phase"]) for e in events] == [
+            (1, "phase", "running"),
+            (2, "phase", "completed"),
+        ]
+        assert [e.seq for e in client.events(rid, after=1)] == [2]
+
+
+async def test_async_client(server: LiveServer, service: ResourceService) -> None:
+    async with AsyncClient(server.url) as client:
+        created = await client.apply(workflow_body(name="Async Flow"))
+        assert created.metadata.version == 1
+        assert (await client.resolve("workflow", "async-flow")).metadata.id == created.metadata.id
+        assert (await client.list("workflow")).total == 1
+        run = await client.start(created.metadata.id, input={"x": 1})
+        rid = str(run.metadata.id)
+        with service.store.begin() as tx:
+            tx.journal.append(rid, [JournalEntry("task.started", {"path": "/do/0/greet"})])
+            tx.journal.append(rid, [JournalEntry("phase", {"phase": "faulted", "error": {"title": "boom"}})])
+        assert [e.type async for e in client.events(rid)] == ["task.started", "phase"]
+        assert await client.stages(rid) == []
+        with pytest.raises(ApiError) as unavailable:
+            await client.suspend(rid)
+        assert unavailable.value.status == 503
+        assert (await client.delete("execution", rid, force=True)).metadata.id == rid
+        assert (await client.health())["status"] == "ok"
+
+
+def test_server_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TREADLE_SERVER", "http://example.test:9999/")
+    monkeypatch.setenv("TREADLE_API_TOKEN", "tok")
+    with Client() as client:
+        assert client.server == "http://example.test:9999"
+        assert client._http.headers["authorization"] == "Bearer tok"
