@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint install clean bench bench-quick
+.PHONY: run test lint install clean docs bench bench-quick
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ lint: $(STAMP)
 
 test: $(STAMP) lint
 	$(BIN)/pytest -q
+
+# docs/cli.md is generated from the commands' help; tests/cli/test_docs.py keeps it current.
+docs: $(STAMP)
+	$(BIN)/typer treadle.cli.app utils docs --name treadle --title "The treadle command" --output docs/cli.md
 
 # treadle beside its peers (bench/README.md); peers install into .bench/venvs/, not .venv.
 bench: $(STAMP)
