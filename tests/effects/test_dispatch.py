@@ -31,6 +31,7 @@ def test_builtin_kinds() -> None:
         "grpc",
         "mcp",
         "a2a",
+        "asyncapi",
         "shell",
         "script",
         "container",

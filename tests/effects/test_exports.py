@@ -10,6 +10,7 @@ def test_public_names_are_pinned() -> None:
         "BUILTIN_HANDLERS",
         "ENTRY_POINT_GROUP",
         "A2aCall",
+        "AsyncApiCall",
         "CallHandler",
         "ContainerRun",
         "Dispatcher",

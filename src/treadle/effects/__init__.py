@@ -1,6 +1,6 @@
 """Side effects behind the engine's Effects port: protocol calls, Python functions, processes.
 
-Call kinds: `http`, `openapi`, `grpc`, `mcp`, `a2a`, `function`; run kinds: `shell`,
+Call kinds: `http`, `openapi`, `grpc`, `asyncapi`, `mcp`, `a2a`, `function`; run kinds: `shell`,
 `script`, `container` (refused unless the dispatcher is built with `allow_run=True`).
 
     from treadle.effects import Dispatcher, function
@@ -18,6 +18,7 @@ Every fault becomes a `treadle.engine.errors.WorkflowError` carrying a DSL error
 from __future__ import annotations
 
 from treadle.effects.a2a import A2aCall
+from treadle.effects.asyncapi import AsyncApiCall
 from treadle.effects.container import ContainerRun
 from treadle.effects.dispatch import BUILTIN_HANDLERS, Dispatcher
 from treadle.effects.functions import ENTRY_POINT_GROUP, FunctionRegistry, default_registry, function
@@ -35,6 +36,7 @@ __all__ = [
     "BUILTIN_HANDLERS",
     "ENTRY_POINT_GROUP",
     "A2aCall",
+    "AsyncApiCall",
     "CallHandler",
     "ContainerRun",
     "Dispatcher",

@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 
 from treadle.effects.a2a import A2aCall
+from treadle.effects.asyncapi import AsyncApiCall
 from treadle.effects.container import ContainerRun
 from treadle.effects.functions import FunctionRegistry, default_registry
 from treadle.effects.grpc import GrpcCall
@@ -42,6 +43,7 @@ BUILTIN_HANDLERS: Mapping[str, HandlerFactory] = {
     "grpc": GrpcCall,
     "mcp": McpCall,
     "a2a": A2aCall,
+    "asyncapi": AsyncApiCall,
     "shell": ShellRun,
     "script": ScriptRun,
     "container": ContainerRun,
@@ -120,7 +122,12 @@ class Dispatcher:
         return await handler.call(args, key)
 
     async def aclose(self) -> None:
-        """Close the HTTP client if this dispatcher created it."""
+        """Close what handlers hold open (AsyncAPI subscriptions), and the HTTP client if this
+        dispatcher created it."""
+        for handler in self._handlers.values():
+            closer = getattr(handler, "aclose", None)
+            if closer is not None:
+                await closer()
         if self._owns_client:
             await self.shared.client.aclose()
 

@@ -3,6 +3,8 @@
 - `call: http|openapi|grpc|asyncapi|mcp|a2a`: `kind` is that name, `args` the task's
   `with` with every `${ }` evaluated and every `authentication: {use: NAME}` (or bare
   `NAME`) replaced by the policy `use.authentications` defines, itself evaluated.
+  `call: asyncapi` is driven by `treadle.engine.asyncapi` (a subscription is several
+  effects, one per message).
 - `call: NAME` with NAME in `use.functions`: that task runs inline, its input being the
   evaluated `with` (the caller's input when there is no `with`).
 - any other `call: NAME`: a custom function, `kind = "function"`,
@@ -17,6 +19,7 @@ import base64
 from typing import Any
 
 from treadle.dsl.models import CallTask, RunTask
+from treadle.engine.asyncapi import run_asyncapi, without_per_message
 from treadle.engine.errors import configuration_error
 from treadle.engine.flow import Outcome, run_task
 from treadle.engine.state import Frame
@@ -31,8 +34,13 @@ async def run_call(task: CallTask, frame: Frame) -> Outcome:
     """Perform a protocol call, run a declared function, or call a custom one."""
     effects = frame.state.effects
     if task.call in PROTOCOL_CALLS:
-        arguments = frame.render(_with_policies(task.with_ or {}, frame), frame.input)
+        template = task.with_ or {}
+        if task.call == "asyncapi":
+            template = without_per_message(template)
+        arguments = frame.render(_with_policies(template, frame), frame.input)
         frame.authorization = _authorization(arguments)
+        if task.call == "asyncapi":
+            return await run_asyncapi(task, arguments, frame)
         if isinstance(frame.input, dict):
             # URI templates (`{petId}`) expand from the task's input, not from expressions.
             arguments["_input"] = frame.input

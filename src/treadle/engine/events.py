@@ -25,7 +25,7 @@ from treadle.engine.flow import Outcome, run_task_list
 from treadle.engine.state import Frame
 from treadle.expr import is_expression
 
-__all__ = ["run_emit", "run_listen"]
+__all__ = ["iterate_item", "run_emit", "run_listen"]
 
 
 async def run_emit(task: EmitTask, frame: Frame) -> Outcome:
@@ -169,21 +169,27 @@ def _read(event: dict[str, Any], how: str) -> Any:
 
 
 async def _iterate(foreach: SubscriptionIterator, items: list[Any], frame: Frame) -> list[Any]:
-    outputs = []
-    for index, item in enumerate(items):
-        scope = frame.scope.with_variables({foreach.item: item, foreach.at: index}, iteration=index)
-        output = item
-        if foreach.do is not None:
-            output = (await run_task_list(foreach.do, item, scope)).output
-        variables = scope.variables
-        if foreach.output is not None and foreach.output.as_ is not None:
-            output = _transform(frame, foreach.output.as_, output, variables)
-        if foreach.export is not None and foreach.export.as_ is not None:
-            context = _transform(frame, foreach.export.as_, output, variables)
-            if isinstance(context, dict):
-                frame.state.context = context
-        outputs.append(output)
-    return outputs
+    return [await iterate_item(foreach, item, index, frame) for index, item in enumerate(items)]
+
+
+async def iterate_item(foreach: SubscriptionIterator, item: Any, index: int, frame: Frame) -> Any:
+    """Run `foreach` on one consumed item (an event, an AsyncAPI message): its output.
+
+    `do` runs on the item as iteration `index` (`$<item>`, `$<at>` set), then `output.as`
+    transforms the result and `export.as` replaces `$context` (when it gives an object).
+    """
+    scope = frame.scope.with_variables({foreach.item: item, foreach.at: index}, iteration=index)
+    output = item
+    if foreach.do is not None:
+        output = (await run_task_list(foreach.do, item, scope)).output
+    variables = scope.variables
+    if foreach.output is not None and foreach.output.as_ is not None:
+        output = _transform(frame, foreach.output.as_, output, variables)
+    if foreach.export is not None and foreach.export.as_ is not None:
+        context = _transform(frame, foreach.export.as_, output, variables)
+        if isinstance(context, dict):
+            frame.state.context = context
+    return output
 
 
 def _transform(frame: Frame, spec: Any, data: Any, variables: Any) -> Any:
