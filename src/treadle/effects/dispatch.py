@@ -12,42 +12,43 @@ function's arguments.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
 
 import httpx
 
-from treadle.effects.a2a import A2aCall
-from treadle.effects.asyncapi import AsyncApiCall
-from treadle.effects.container import ContainerRun
 from treadle.effects.functions import FunctionRegistry, default_registry
-from treadle.effects.grpc import GrpcCall
 from treadle.effects.handler import CallHandler, HandlerFactory, Shared
-from treadle.effects.http import HttpCall
-from treadle.effects.mcp import McpCall
 from treadle.effects.oauth2 import TokenCache
-from treadle.effects.openapi import OpenApiCall
-from treadle.effects.python import FunctionCall
-from treadle.effects.script import ScriptRun
-from treadle.effects.shell import ShellRun
 from treadle.engine.errors import ErrorType, WorkflowError
 
-__all__ = ["BUILTIN_HANDLERS", "DEFAULT_TIMEOUT", "Dispatcher"]
+__all__ = ["BUILTIN_HANDLERS", "DEFAULT_TIMEOUT", "Dispatcher", "handler_class"]
 
-# One line per call kind.
-BUILTIN_HANDLERS: Mapping[str, HandlerFactory] = {
-    "http": HttpCall,
-    "function": FunctionCall,
-    "openapi": OpenApiCall,
-    "grpc": GrpcCall,
-    "mcp": McpCall,
-    "a2a": A2aCall,
-    "asyncapi": AsyncApiCall,
-    "shell": ShellRun,
-    "script": ScriptRun,
-    "container": ContainerRun,
+# One line per call kind: where its handler class lives. A handler's module is imported
+# the first time a workflow uses that kind: the MCP library alone takes most of a second
+# to import, which every `treadle` command would otherwise pay.
+BUILTIN_HANDLERS: Mapping[str, str] = {
+    "http": "treadle.effects.http:HttpCall",
+    "function": "treadle.effects.python:FunctionCall",
+    "openapi": "treadle.effects.openapi:OpenApiCall",
+    "grpc": "treadle.effects.grpc:GrpcCall",
+    "mcp": "treadle.effects.mcp:McpCall",
+    "a2a": "treadle.effects.a2a:A2aCall",
+    "asyncapi": "treadle.effects.asyncapi:AsyncApiCall",
+    "shell": "treadle.effects.shell:ShellRun",
+    "script": "treadle.effects.script:ScriptRun",
+    "container": "treadle.effects.container:ContainerRun",
 }
+
+
+def handler_class(kind: str) -> HandlerFactory:
+    """Import and return the built-in handler class of `kind` (KeyError if none)."""
+    module_name, _, class_name = BUILTIN_HANDLERS[kind].partition(":")
+    factory: HandlerFactory = getattr(importlib.import_module(module_name), class_name)
+    return factory
+
 
 # Generous on purpose: a task's own `timeout` (enforced by the engine through
 # cancellation) is the deadline a workflow author sets; this only catches dead peers.
@@ -71,7 +72,7 @@ class Dispatcher:
         tokens: TokenCache | None = None,
         allow_run: bool = False,
     ) -> None:
-        """Build the built-in handlers.
+        """Prepare the shared resources; each built-in handler is built on first use.
 
         Args:
             functions: the Python functions workflows may call (default: the registry
@@ -90,9 +91,7 @@ class Dispatcher:
             tokens=tokens or TokenCache(),
             allow_run=allow_run,
         )
-        self._handlers: dict[str, CallHandler] = {
-            kind: factory(self.shared) for kind, factory in BUILTIN_HANDLERS.items()
-        }
+        self._handlers: dict[str, CallHandler] = {}
 
     def register(self, kind: str, handler: CallHandler) -> None:
         """Route calls of `kind` to `handler`, replacing any handler it had."""
@@ -100,7 +99,7 @@ class Dispatcher:
 
     def kinds(self) -> list[str]:
         """The call kinds this dispatcher can perform, sorted."""
-        return sorted(self._handlers)
+        return sorted({*BUILTIN_HANDLERS, *self._handlers})
 
     async def call(self, kind: str, args: Mapping[str, Any], key: str) -> Any:
         """Perform a call of `kind` with the evaluated `args`; `key` is its idempotency key.
@@ -111,7 +110,7 @@ class Dispatcher:
         """
         if kind.startswith(_FUNCTION_PREFIX):
             kind, args = "function", {"name": kind.removeprefix(_FUNCTION_PREFIX), "arguments": args}
-        handler = self._handlers.get(kind)
+        handler = self._handlers.get(kind) or self._build(kind)
         if handler is None:
             raise WorkflowError(
                 ErrorType.CONFIGURATION,
@@ -120,6 +119,12 @@ class Dispatcher:
                 detail=f"unsupported call kind '{kind}' (supported: {', '.join(self.kinds())})",
             )
         return await handler.call(args, key)
+
+    def _build(self, kind: str) -> CallHandler | None:
+        if kind not in BUILTIN_HANDLERS:
+            return None
+        handler = self._handlers[kind] = handler_class(kind)(self.shared)
+        return handler
 
     async def aclose(self) -> None:
         """Close what handlers hold open (AsyncAPI subscriptions), and the HTTP client if this
