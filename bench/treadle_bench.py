@@ -1,0 +1,468 @@
+"""treadle's side of the benchmark: the workloads as a treadle user writes them.
+
+Each workflow is a YAML document (built here because a chain of 100 steps is tedious to
+type) whose steps call a Python function registered with `@treadle.effects.function`.
+
+Engines:
+- `treadle-memory`: `treadle.dsl.parse` + `treadle.runtime.memory.run_document` with a
+  `treadle.effects.Dispatcher` as call handler, as `treadle run` does. Nothing is kept.
+- `treadle-sqlite` / `treadle-postgres`: executions are created through
+  `treadle.resources.ResourceService` and run by a `treadle.runtime.local.LocalRuntime`;
+  `throughput`, `waiting` and `recovery` go through the HTTP API of a `treadle server`
+  subprocess, the path a user's script takes. Until those land, the line says
+  `"error": "runtime not available yet"`.
+
+Usage:
+    .venv/bin/python bench/treadle_bench.py --engine treadle-memory --workload chain --n 100
+    .venv/bin/python bench/treadle_bench.py --engine treadle-postgres --database-url URL ...
+    .venv/bin/python bench/treadle_bench.py serve --port 8765   # `treadle server` + the functions
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import (
+    Measurement,
+    Unavailable,
+    bench_main,
+    process_rss_mb,
+    rss_mb,
+    versions,
+)
+
+from treadle.dsl import parse
+from treadle.effects import Dispatcher, function
+from treadle.runtime.memory import MemoryEffects, run_document
+
+ENGINES = ["treadle-memory", "treadle-sqlite", "treadle-postgres"]
+NOT_YET = "runtime not available yet"
+TERMINAL = {"completed", "faulted", "cancelled"}
+HERE = Path(__file__).resolve()
+
+
+# -- the user's code: one Python function and the YAML documents that call it -----------
+
+
+@function
+def step(x: int) -> dict[str, int]:
+    """The Python function every step calls: add one."""
+    return {"x": x + 1}
+
+
+def _document(name: str, do: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "document": {"dsl": "1.0.3", "namespace": "bench", "name": name, "version": "1.0.0"},
+        "do": do,
+    }
+
+
+def _call(name: str) -> dict[str, Any]:
+    return {name: {"call": "step", "with": {"x": "${ .x }"}}}
+
+
+def chain_document(n: int) -> dict[str, Any]:
+    """n sequential steps, each calling `step`."""
+    return _document("chain", [_call(f"step{i}") for i in range(n)])
+
+
+def fanout_document(n: int) -> dict[str, Any]:
+    """A fork of n branches, each calling `step`, joined (the output is their list)."""
+    branches = [_call(f"branch{i}") for i in range(n)]
+    return _document("fanout", [{"fan": {"fork": {"compete": False, "branches": branches}}}])
+
+
+def three_step_document() -> dict[str, Any]:
+    """The workflow `throughput` starts n times: three steps."""
+    return _document("three", [_call("first"), _call("second"), _call("third")])
+
+
+def branchloop_document(n: int) -> dict[str, Any]:
+    """n rounds of a `for` loop: a switch on the round's parity, then a call."""
+    body = [
+        {
+            "route": {
+                "switch": [
+                    {"even": {"when": "${ $round % 2 == 0 }", "then": "evenStep"}},
+                    {"odd": {"then": "oddStep"}},
+                ]
+            }
+        },
+        {"oddStep": {"call": "step", "with": {"x": "${ .x }"}, "then": "exit"}},
+        {"evenStep": {"call": "step", "with": {"x": "${ .x }"}}},
+    ]
+    loop = {"for": {"each": "round", "in": f"${{ [range(0; {n})] }}"}, "do": body}
+    return _document("branchloop", [{"rounds": loop}])
+
+
+def waiting_document(seconds: int) -> dict[str, Any]:
+    """A run that parks in a `wait`, then calls `step` (for `waiting` and `recovery`)."""
+    return _document("parked", [{"park": {"wait": {"seconds": seconds}}}, _call("after")])
+
+
+def as_yaml(document: dict[str, Any]) -> str:
+    """The document as the YAML text a user would keep in a file."""
+    return yaml.safe_dump(document, sort_keys=False)
+
+
+DOCUMENTS: dict[str, Callable[[int], dict[str, Any]]] = {
+    "chain": chain_document,
+    "fanout": fanout_document,
+    "throughput": lambda n: three_step_document(),
+    "branchloop": branchloop_document,
+}
+
+
+def _expect_x(output: Any, expected: int) -> None:
+    if not (isinstance(output, dict) and output.get("x") == expected):
+        raise AssertionError(f"unexpected output {str(output)[:200]!r}, wanted x == {expected}")
+
+
+# -- treadle-memory --------------------------------------------------------------------
+
+
+def memory_workload(args: argparse.Namespace, warmup: int, repeats: int) -> Measurement:
+    """chain, fanout, throughput (n runs at once in one process), branchloop, waiting."""
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(_memory(args, warmup, repeats))
+    finally:
+        loop.close()
+
+
+async def _memory(args: argparse.Namespace, warmup: int, repeats: int) -> Measurement:
+    n = args.n
+    async with Dispatcher() as dispatcher:
+        if args.workload == "waiting":
+            return await _memory_waiting(n, dispatcher)
+        if args.workload not in DOCUMENTS:
+            raise Unavailable("not applicable: the memory runtime keeps nothing")
+        workflow = parse(as_yaml(DOCUMENTS[args.workload](n)), f"{args.workload}.yaml")
+        runs = n if args.workload == "throughput" else 1
+        expected = {"chain": n, "throughput": 3, "branchloop": n, "fanout": None}[args.workload]
+
+        async def once() -> None:
+            results = await asyncio.gather(
+                *(run_document(workflow, {"x": 0}, call_handler=dispatcher.call) for _ in range(runs))
+            )
+            for result, _ in results:
+                if result.status != "completed":
+                    raise AssertionError(f"run {result.status}: {result.error}")
+                if expected is not None:
+                    _expect_x(result.output, expected)
+                elif len(result.output) != n:
+                    raise AssertionError(f"fork joined {len(result.output)} branches, wanted {n}")
+
+        return await _measure_async(once, warmup, repeats)
+
+
+async def _measure_async(once: Callable[[], Awaitable[Any]], warmup: int, repeats: int) -> Measurement:
+    for _ in range(warmup):
+        await once()
+    timings = []
+    for _ in range(repeats):
+        began = time.perf_counter()
+        await once()
+        timings.append(time.perf_counter() - began)
+    return Measurement(timings, warmup)
+
+
+class _CountingEffects(MemoryEffects):
+    """MemoryEffects that count the runs parked in a `wait`."""
+
+    parked = 0
+
+    async def sleep(self, seconds: float, key: str) -> None:
+        """Count, then sleep."""
+        type(self).parked += 1
+        await super().sleep(seconds, key)
+
+
+async def _memory_waiting(n: int, dispatcher: Dispatcher) -> Measurement:
+    workflow = parse(as_yaml(waiting_document(3600)), "parked.yaml")
+    effects = _CountingEffects(dispatcher.call)
+    began = time.perf_counter()
+    runs = [asyncio.ensure_future(run_document(workflow, {"x": 0}, effects=effects)) for _ in range(n)]
+    while _CountingEffects.parked < n:
+        await asyncio.sleep(0.01)
+    parked = time.perf_counter() - began
+    held = rss_mb()
+    for run in runs:
+        run.cancel()
+    await asyncio.gather(*runs, return_exceptions=True)
+    return Measurement([parked], 0, {"server_rss_mb": held, "parked": n})
+
+
+# -- treadle-sqlite / treadle-postgres ------------------------------------------------
+
+
+def _database_url(args: argparse.Namespace, folder: str) -> str:
+    if args.engine == "treadle-postgres":
+        if not args.database_url:
+            raise Unavailable("treadle-postgres needs --database-url")
+        return str(args.database_url)
+    return f"sqlite:///{Path(folder) / 'treadle.db'}"
+
+
+def _local_runtime_class() -> Any:
+    try:
+        from treadle.runtime.local import LocalRuntime
+    except ImportError:
+        raise Unavailable(NOT_YET) from None
+    return LocalRuntime
+
+
+def _server_available() -> bool:
+    from treadle.cli.app import app
+
+    names = {command.name for command in app.registered_commands}
+    return "server" in names
+
+
+@asynccontextmanager
+async def _local(url: str) -> AsyncIterator[tuple[Any, Any]]:
+    """A service over a fresh store and a started `LocalRuntime` beside it."""
+    runtime_class = _local_runtime_class()
+    from treadle.resources import ResourceService, SecretCipher
+    from treadle.store import Store
+
+    store = Store.open(url, migrate=True)
+    service = ResourceService(store, SecretCipher.generate())
+    runtime = runtime_class(service)
+    await runtime.start()
+    try:
+        yield service, runtime
+    finally:
+        await runtime.stop()
+        store.dispose()
+
+
+async def _wait_terminal(service: Any, ids: list[str], poll: float = 0.002) -> list[Any]:
+    from treadle.resources import WorkflowExecution
+
+    done: dict[str, Any] = {}
+    while len(done) < len(ids):
+        for id in ids:
+            if id not in done:
+                execution = await asyncio.to_thread(service.get, WorkflowExecution, id)
+                if execution.status.phase in TERMINAL:
+                    done[id] = execution
+        if len(done) < len(ids):
+            await asyncio.sleep(poll)
+    return [done[id] for id in ids]
+
+
+def durable_workload(args: argparse.Namespace, warmup: int, repeats: int) -> Measurement:
+    """chain, fanout, branchloop in process; throughput, waiting, recovery over HTTP."""
+    _local_runtime_class()  # fail fast, with the contract's message, before any setup
+    with tempfile.TemporaryDirectory(prefix="treadle-bench-") as folder:
+        url = _database_url(args, args.workdir or folder)
+        if args.workload in ("throughput", "waiting", "recovery"):
+            if not _server_available():
+                raise Unavailable(NOT_YET)
+            return asyncio.run(_over_http(args, url, warmup, repeats))
+        if args.workload not in DOCUMENTS:
+            raise Unavailable("not implemented here: see bench/bench_list_executions.py")
+        return asyncio.run(_in_process(args, url, warmup, repeats))
+
+
+async def _in_process(args: argparse.Namespace, url: str, warmup: int, repeats: int) -> Measurement:
+    n = args.n
+    async with _local(url) as (service, runtime):
+        body = {
+            "metadata": {"name": f"bench {args.workload}"},
+            "spec": {"document": DOCUMENTS[args.workload](n)},
+        }
+        workflow = await asyncio.to_thread(service.create, {"kind": "Workflow", **body})
+
+        async def once() -> None:
+            run = {
+                "kind": "WorkflowExecution",
+                "spec": {"workflow_id": workflow.metadata.id, "input": {"x": 0}},
+            }
+            created = await asyncio.to_thread(service.create, run)
+            runtime.wake()
+            (execution,) = await _wait_terminal(service, [created.metadata.id])
+            if execution.status.phase != "completed":
+                raise AssertionError(f"run {execution.status.phase}: {execution.status.error}")
+            if args.workload == "fanout":
+                if len(execution.status.output) != n:
+                    raise AssertionError(f"fork joined {len(execution.status.output)} branches, wanted {n}")
+            else:
+                _expect_x(execution.status.output, n)
+
+        return await _measure_async(once, warmup, repeats)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@asynccontextmanager
+async def _server(url: str, folder: str) -> AsyncIterator[tuple[str, subprocess.Popen[bytes]]]:
+    """A `treadle server` subprocess (with the bench's functions imported) on a free port."""
+    import httpx
+
+    port = _free_port()
+    env = {**os.environ, "TREADLE_DATABASE_URL": url, "TREADLE_SECRET_KEY_FILE": str(Path(folder) / "key")}
+    command = [sys.executable, str(HERE), "serve", "--host", "127.0.0.1", "--port", str(port)]
+    log = open(Path(folder) / "server.log", "ab")
+    process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    log.close()
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient(base_url=base) as client:
+            for _ in range(600):
+                if process.poll() is not None:
+                    raise RuntimeError(f"treadle server exited with {process.returncode}")
+                try:
+                    if (await client.get("/ready")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.1)
+        yield base, process
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+async def _count(client: Any, workflow_id: str, phase: str | list[str]) -> int:
+    phases = [phase] if isinstance(phase, str) else phase
+    params = [("workflow_id", workflow_id), ("page_size", "1"), *(("phase", p) for p in phases)]
+    response = await client.get("/v1/workflow-executions", params=params)
+    response.raise_for_status()
+    return int(response.json()["total"])
+
+
+async def _start_runs(client: Any, workflow_id: str, n: int) -> None:
+    body = {"spec": {"workflow_id": workflow_id, "input": {"x": 0}}}
+    limit = asyncio.Semaphore(64)  # a user's script would pool its connections too
+
+    async def one() -> None:
+        async with limit:
+            (await client.post("/v1/workflow-executions", json=body)).raise_for_status()
+
+    await asyncio.gather(*(one() for _ in range(n)))
+
+
+async def _until(client: Any, workflow_id: str, phase: str | list[str], n: int, deadline: float) -> None:
+    while await _count(client, workflow_id, phase) < n:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"fewer than {n} executions reached {phase}")
+        await asyncio.sleep(0.02)
+
+
+async def _over_http(args: argparse.Namespace, url: str, warmup: int, repeats: int) -> Measurement:
+    with tempfile.TemporaryDirectory(prefix="treadle-server-") as folder:
+        return await _over_http_in(args, url, folder, warmup, repeats)
+
+
+async def _over_http_in(
+    args: argparse.Namespace, url: str, folder: str, warmup: int, repeats: int
+) -> Measurement:
+    import httpx
+
+    n = args.n
+    document = waiting_document(3600 if args.workload == "waiting" else 2)
+    if args.workload == "throughput":
+        document = three_step_document()
+    async with (
+        _server(url, folder) as (base, process),
+        httpx.AsyncClient(base_url=base, timeout=120) as client,
+    ):
+        body = {"metadata": {"name": f"bench {args.workload}"}, "spec": {"document": document}}
+        created = await client.post("/v1/workflows", json=body)
+        created.raise_for_status()
+        workflow_id = created.json()["metadata"]["id"]
+        if args.workload == "throughput":
+            submitted = 0
+
+            async def once() -> None:
+                nonlocal submitted
+                await _start_runs(client, workflow_id, n)
+                submitted += n
+                await _until(client, workflow_id, list(TERMINAL), submitted, time.monotonic() + 600)
+                if await _count(client, workflow_id, "completed") < submitted:
+                    raise AssertionError("some runs did not complete")
+
+            return await _measure_async(once, warmup, repeats)
+        began = time.perf_counter()
+        await _start_runs(client, workflow_id, n)
+        await _until(client, workflow_id, "waiting", n, time.monotonic() + 1800)
+        parked = time.perf_counter() - began
+        if args.workload == "waiting":
+            return Measurement([parked], 0, {"server_rss_mb": process_rss_mb(process.pid), "parked": n})
+        os.kill(process.pid, signal.SIGKILL)  # recovery: kill -9 with n runs in flight
+        process.wait()
+    began = time.perf_counter()  # from the restart: the new process's start-up counts
+    async with _server(url, folder) as (base, _), httpx.AsyncClient(base_url=base, timeout=120) as client:
+        await _until(client, workflow_id, "completed", n, time.monotonic() + 1800)
+        return Measurement([time.perf_counter() - began], 0, {"in_flight": n, "parked_seconds": parked})
+
+
+# -- entry points ---------------------------------------------------------------------
+
+
+def workload(args: argparse.Namespace, warmup: int, repeats: int) -> Measurement:
+    """Route to the engine's implementation."""
+    if args.engine == "treadle-memory":
+        return memory_workload(args, warmup, repeats)
+    return durable_workload(args, warmup, repeats)
+
+
+def engine_versions(engine: str) -> dict[str, str]:
+    """treadle's version and what the engine runs on."""
+    found = versions("treadle", "sqlalchemy", "psycopg")
+    found["sqlite"] = __import__("sqlite3").sqlite_version
+    return found
+
+
+def serve(argv: list[str]) -> None:
+    """`treadle server ARGS` in this process, so the server can call `step`."""
+    from treadle.cli.app import app
+
+    app(["server", *argv])
+
+
+WORKLOAD_NAMES = ["chain", "fanout", "throughput", "branchloop", "waiting", "recovery"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one workload on one treadle engine and print its JSON line."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["serve"]:
+        serve(argv[1:])
+        return 0
+    return bench_main(
+        __doc__.splitlines()[0],
+        ENGINES,
+        {name: workload for name in WORKLOAD_NAMES},
+        engine_versions,
+        argv,
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
