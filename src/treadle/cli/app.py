@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from treadle.cli import executions, resources, run, server, validate
+from treadle.cli import executions, resources, run, server, validate, worker
 
 app = typer.Typer(
     name="treadle",
@@ -16,6 +16,7 @@ app = typer.Typer(
 app.command("validate")(validate.validate_command)
 app.command("run")(run.run_command)
 app.command("server")(server.server_command)
+app.command("worker")(worker.worker_command)
 app.command("apply")(resources.apply_command)
 app.command("get")(resources.get_command)
 app.command("delete")(resources.delete_command)

@@ -19,10 +19,10 @@ import typer
 import yaml
 from ulid import ULID
 
+from treadle.cli.functions import FunctionsOption, load_functions
 from treadle.cli.output import problem_lines, read_document_text, to_json
 from treadle.dsl import InvalidDocument, Workflow, parse
 from treadle.effects import Dispatcher
-from treadle.effects.modules import FunctionModuleError, load_function_module
 from treadle.engine import RunResult, run_workflow
 from treadle.runtime.memory import MemoryEffects, RecordingObserver
 from treadle.runtime.redaction import Redactor
@@ -57,13 +57,7 @@ def run_command(
             help="A workflow that `run: workflow` may run (besides those beside FILE); repeatable.",
         ),
     ] = None,
-    function_modules: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--functions",
-            help="A .py file or module whose @treadle.effects.function functions workflows call; repeatable.",
-        ),
-    ] = None,
+    function_modules: FunctionsOption = None,
     allow_run: Annotated[
         bool,
         typer.Option("--allow-run", help="Let `run: shell|script|container` start local processes."),
@@ -84,11 +78,7 @@ def run_command(
     Example: treadle run flows/order.yaml --input '{"id": 42}'
     """
     workflow = _parse_or_exit(file)
-    for spec in function_modules or []:
-        try:
-            load_function_module(spec)
-        except FunctionModuleError as error:
-            _fail_usage(f"--functions {error}")
+    load_functions(function_modules, "run")
     catalog = WorkflowCatalog([_parse_or_exit(path) for path in with_files or []], search=[file.parent])
     catalog.add(workflow)
     workflow_input = _read_input(input_json, input_file)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
+from treadle.cli.functions import FunctionsOption, load_functions
 from treadle.cli.remote import EXIT_USAGE, fail
 from treadle.settings import InvalidSetting, Settings
 
@@ -32,6 +33,7 @@ def server_command(
     log_format: Annotated[
         str, typer.Option("--log-format", help="`json` (one object per line) or `text` for people.")
     ] = "json",
+    function_modules: FunctionsOption = None,
     allow_run: Annotated[
         bool, typer.Option("--allow-run", help="Let workflows start processes (run: shell|script|container).")
     ] = False,
@@ -44,6 +46,7 @@ def server_command(
 
     Example: treadle server --port 8080 --database-url sqlite:///./treadle.db
     """
+    load_functions(function_modules, "server")
     # Imported here: the other commands should not pay for FastAPI and uvicorn.
     import uvicorn
 

@@ -2,7 +2,8 @@
 
 It holds no business rules. `Store.begin()` yields a `Transaction` with one repository per
 resource kind (`workflows`, `instances`, `executions`, `contexts`) and per run record
-(`journal`, `stages`, `decisions`); everything done in the block commits together.
+(`journal`, `stages`, `decisions`), plus the local runtime's bookkeeping (`runtime`:
+leases, subscriptions, schedule ticks); everything done in the block commits together.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from treadle.store._repositories import (
     Row,
     WorkflowRepository,
 )
+from treadle.store._runtime_repositories import Claim, RuntimeRepository
 from treadle.store._store import Store, Transaction
 from treadle.store._tables import metadata
 
@@ -45,10 +47,12 @@ __all__ = [
     "JournalEntry",
     "JournalEvent",
     "JournalRepository",
+    "Claim",
     "ListQuery",
     "Page",
     "ResourceRepository",
     "Row",
+    "RuntimeRepository",
     "Stage",
     "StageRepository",
     "Store",

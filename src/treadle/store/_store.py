@@ -18,6 +18,7 @@ from treadle.store._repositories import (
     InstanceRepository,
     WorkflowRepository,
 )
+from treadle.store._runtime_repositories import RuntimeRepository
 
 __all__ = ["Store", "Transaction"]
 
@@ -34,6 +35,7 @@ class Transaction:
         self.journal = JournalRepository(connection)
         self.stages = StageRepository(connection)
         self.decisions = DecisionRepository(connection)
+        self.runtime = RuntimeRepository(connection)
 
     def savepoint(self) -> Any:
         """A nested transaction: roll back part of the work without losing the rest."""

@@ -1,0 +1,237 @@
+"""`LocalRuntime`: the durable local runtime, and its `ExecutionControl`.
+
+It owns a `Worker` (claims, leases, runs executions), a `Scheduler` and a `Retention`
+sweep, each an asyncio task on the loop `start` runs in. Control requests (cancel,
+suspend, resume, deliver an event) are synchronous and thread-safe: they go through the
+store, so a worker in another process acts on them too. An execution no worker holds is
+steered right there (a waiting execution is cancelled in the request's transaction); one
+a worker holds gets a request on its run row, which its worker reads within a poll
+interval, or at once when that worker is this one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from ulid import ULID
+
+from treadle.resources import FailedPrecondition, NotFound, ResourceService, WorkflowExecution
+from treadle.resources.phases import TERMINAL
+from treadle.runtime.local.events import deliver_to_listeners
+from treadle.runtime.local.retention import Retention
+from treadle.runtime.local.scheduler import Scheduler
+from treadle.runtime.local.settings import RuntimeSettings
+from treadle.runtime.local.transitions import end_offline, load_execution, move_to
+from treadle.runtime.local.worker import Worker
+from treadle.store import JournalEntry, Transaction
+
+__all__ = ["LocalRuntime"]
+
+log = logging.getLogger(__name__)
+
+
+def default_worker_id() -> str:
+    """`host-pid-random`: unique per process, readable in the run rows."""
+    return f"{socket.gethostname()}-{os.getpid()}-{str(ULID())[-6:].lower()}"
+
+
+class LocalRuntime:
+    """Runs the store's executions durably in this process; steers them from any thread.
+
+    Args:
+        service: the control plane (its store holds executions and the journal).
+        settings: caps, leases, intervals (defaults: `RuntimeSettings()`).
+        worker_id: this worker's name in leases (default: host, pid and a random suffix).
+    """
+
+    def __init__(
+        self,
+        service: ResourceService,
+        settings: RuntimeSettings | None = None,
+        *,
+        worker_id: str | None = None,
+    ) -> None:
+        self.service = service
+        self.settings = settings or RuntimeSettings()
+        self.worker_id = worker_id or default_worker_id()
+        self.worker = Worker(service, self.settings, self.worker_id, self.deliver_event)
+        self.scheduler = Scheduler(service)
+        self.retention = Retention(service, self.settings.retention_seconds)
+        self._background: list[asyncio.Task[None]] = []
+        self._started = False
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start the worker loop, lease renewal, timers, the scheduler and retention."""
+        if self._started:
+            return
+        self._started = True
+        await self.worker.start()
+        if self.settings.schedules:
+            self._background.append(
+                asyncio.ensure_future(self._every(self.settings.schedule_seconds, self._schedule))
+            )
+        if self.settings.retention:
+            self._background.append(
+                asyncio.ensure_future(self._every(self.settings.retention_sweep_seconds, self._sweep))
+            )
+
+    async def stop(self) -> None:
+        """Stop claiming, unload what runs (it resumes later), release the leases."""
+        if not self._started:
+            return
+        self._started = False
+        for task in self._background:
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+        self._background = []
+        await self.worker.stop()
+
+    async def __aenter__(self) -> LocalRuntime:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    @property
+    def running(self) -> bool:
+        """Whether the worker loop is alive (for `/ready`)."""
+        return self._started and self.worker.running
+
+    def wake(self) -> None:
+        """A hint that new pending executions exist (polling finds them anyway)."""
+        self.worker.wake()
+
+    # -- ExecutionControl ------------------------------------------------------------------
+
+    def cancel(self, execution_id: str) -> WorkflowExecution:
+        """Cancel: effects in flight are aborted, no `catch` runs, phase `cancelled`.
+
+        Raises:
+            NotFound, FailedPrecondition (the execution already ended).
+        """
+        return self._steer(execution_id, "cancel")
+
+    def suspend(self, execution_id: str) -> WorkflowExecution:
+        """Pause after the effects in flight; phase `suspended`.
+
+        Raises:
+            NotFound, FailedPrecondition (the execution already ended).
+        """
+        return self._steer(execution_id, "suspend")
+
+    def resume(self, execution_id: str) -> WorkflowExecution:
+        """Continue a suspended execution where it paused.
+
+        Raises:
+            NotFound, FailedPrecondition (it is not suspended).
+        """
+        return self._steer(execution_id, "resume")
+
+    def deliver_event(self, event: Mapping[str, Any]) -> list[str]:
+        """Deliver a CloudEvent to every listening execution and `schedule.on` workflow;
+        the ids of the executions it woke or started."""
+        woke = deliver_to_listeners(self.service.store, event)
+        started = self.scheduler.on_event(event) if self.settings.schedules else []
+        if woke:
+            self.worker.notify(woke)
+        if started:
+            self.worker.wake()
+        return woke + started
+
+    # -- machinery -------------------------------------------------------------------------
+
+    def _steer(self, execution_id: str, request: str) -> WorkflowExecution:
+        local: str | None = None
+        with self.service.store.begin() as tx:
+            execution = load_execution(self.service, tx, execution_id)
+            if execution is None:
+                raise NotFound("WorkflowExecution", execution_id)
+            phase = execution.status.phase
+            if phase in TERMINAL:
+                raise FailedPrecondition("WorkflowExecution", execution_id, f"the execution is {phase}")
+            run = tx.runtime.get_run(execution_id, for_update=True)
+            now = datetime.now(UTC)
+            held = run is not None and run["state"] == "leased" and run["lease_expires"] >= now
+            if request == "resume":
+                execution = self._resume(tx, execution, run, held)
+            elif held:
+                assert run is not None
+                tx.runtime.set_run(execution_id, control=request)
+                local = run["lease_owner"]
+            elif request == "cancel":
+                execution = end_offline(self.service, tx, execution, "cancelled")
+            else:
+                execution = self._suspend_offline(tx, execution, run, now)
+        if local == self.worker_id:
+            self.worker.notify([execution_id], request)
+        return execution
+
+    def _suspend_offline(
+        self, tx: Transaction, execution: WorkflowExecution, run: dict[str, Any] | None, now: datetime
+    ) -> WorkflowExecution:
+        execution_id = execution.metadata.id
+        assert execution_id is not None
+        if execution.status.phase == "suspended":
+            return execution
+        execution = move_to(self.service, tx, execution, "suspended")
+        tx.journal.append(execution_id, [JournalEntry("phase", {"phase": "suspended"})])
+        if run is None:
+            tx.runtime.insert_run(
+                {
+                    "execution_id": execution_id,
+                    "workflow_id": execution.spec.workflow_id,
+                    "state": "suspended",
+                    "epoch": 0,
+                    "notify": False,
+                    "updated_at": now,
+                }
+            )
+        else:
+            tx.runtime.set_run(
+                execution_id, state="suspended", lease_owner=None, lease_expires=None, updated_at=now
+            )
+        return execution
+
+    def _resume(
+        self, tx: Transaction, execution: WorkflowExecution, run: dict[str, Any] | None, held: bool
+    ) -> WorkflowExecution:
+        execution_id = execution.metadata.id
+        assert execution_id is not None
+        if held and run is not None and run["control"] == "suspend":
+            tx.runtime.set_run(execution_id, control=None)  # not suspended yet: forget the request
+            return execution
+        if execution.status.phase != "suspended" or run is None or run["state"] != "suspended":
+            raise FailedPrecondition("WorkflowExecution", execution_id, "the execution is not suspended")
+        execution = move_to(self.service, tx, execution, "running")
+        tx.journal.append(execution_id, [JournalEntry("phase", {"phase": "running"})])
+        tx.runtime.set_run(execution_id, state="ready", control=None, updated_at=datetime.now(UTC))
+        self.worker.wake()
+        return execution
+
+    async def _every(self, seconds: float, action: Callable[[], Awaitable[None]]) -> None:
+        while True:
+            try:
+                await action()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("runtime background task failed")
+            await asyncio.sleep(seconds)
+
+    async def _schedule(self) -> None:
+        if await asyncio.to_thread(self.scheduler.tick):
+            self.worker.wake()
+
+    async def _sweep(self) -> None:
+        with contextlib.suppress(Exception):
+            await asyncio.to_thread(self.retention.sweep)

@@ -1,0 +1,198 @@
+"""`Recorder`: the engine's notifications turned into what a run records.
+
+Each task notification becomes a journal observation entry (the live event stream, see
+`treadle.resources.control.STREAMED_JOURNAL_TYPES`), a stage when the task run ends,
+and an entry of `status.tasks[]`; each decision a journal entry and a decision row. Nothing
+is written here: entries accumulate in the run's pending batch, which the group-commit
+writer makes durable with the next effect (or sooner). Snapshots have secret values
+redacted.
+
+On a replay the engine repeats notifications for work already recorded: those whose
+identity (see `treadle.runtime.local.replay`) is in the journal only refresh the status
+(with the times recorded then), so nothing is written twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from treadle.engine import Decision, Phase, TaskEvent, WorkflowError
+from treadle.runtime.local.replay import IdentityCounter, Replay
+from treadle.store import Decision as DecisionRow
+from treadle.store import Stage
+
+__all__ = ["Recorder", "redactor"]
+
+REDACTED = "***"
+
+
+def redactor(secrets: list[str]) -> Callable[[Any], Any]:
+    """A function replacing every secret string inside a JSON-like value with `***`."""
+    values = [s for s in secrets if s]
+    if not values:
+        return lambda value: value
+
+    def redact(value: Any) -> Any:
+        if isinstance(value, str):
+            for secret in values:
+                if secret in value:
+                    value = value.replace(secret, REDACTED)
+            return value
+        if isinstance(value, dict):
+            return {k: redact(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [redact(v) for v in value]
+        return value
+
+    return redact
+
+
+class _Sink(Protocol):
+    """Where the recorder puts what it makes: the run's pending batch."""
+
+    execution_id: str
+
+    def journal(self, type: str, data: Any) -> None:
+        """An observation entry."""
+        ...
+
+    def stage(self, stage: Stage) -> None:
+        """A stage row."""
+        ...
+
+    def decision(self, decision: DecisionRow) -> None:
+        """A decision row."""
+        ...
+
+    def status_changed(self) -> None:
+        """`status.tasks[]` changed."""
+        ...
+
+
+class Recorder:
+    """The engine's observer for a durable run.
+
+    Attributes:
+        tasks: `status.tasks[]` entries by task path, not yet written.
+        detached: set while the run unloads: notifications of the engine being
+            stopped (tasks cancelled) are not part of the run and are ignored.
+    """
+
+    def __init__(self, sink: _Sink, replay: Replay, redact: Callable[[Any], Any]) -> None:
+        self.sink = sink
+        self.replay = replay
+        self.redact = redact
+        self.tasks: dict[str, dict[str, Any]] = {}
+        self.detached = False
+        self._ids = IdentityCounter()
+        self._started: dict[tuple[str, int], tuple[datetime, Any]] = {}
+
+    def on_phase(self, phase: Phase, error: WorkflowError | None = None) -> None:
+        """Phases are the run's to record (it knows about unloading and waking)."""
+
+    def on_task(self, event: TaskEvent) -> None:
+        """Journal the notification, close a stage, refresh the task's status."""
+        if self.detached:
+            return
+        status = event.status
+        type = "task." + status
+        data: dict[str, Any] = {
+            "name": event.name,
+            "path": event.path,
+            "position": event.position,
+            "attempt": event.attempt,
+        }
+        identity = self._ids.identity(type, data)
+        recorded_at = self.replay.recorded.get(identity) if identity is not None else None
+        at = recorded_at or datetime.now(UTC)
+        slot = (event.position, event.attempt)
+        if status == "started":
+            self._started[slot] = (at, event.input)
+            self._status(event, "running", at, None)
+            if recorded_at is None:
+                data["input"] = self.redact(event.input)
+                self.sink.journal(type, data)
+            return
+        error = event.error.to_problem() if event.error is not None else None
+        started_at, _ = self._started.pop(slot, (at, None))
+        self._status(event, status, started_at, at, error)
+        if recorded_at is not None:
+            return
+        if status == "completed":
+            data["output"] = self.redact(event.output)
+        elif status == "faulted":
+            data["error"] = error
+        self.sink.journal(type, data)
+        runs = self.replay.runs
+        iteration = runs[event.path]
+        runs[event.path] = iteration + 1
+        self.sink.stage(
+            Stage(
+                execution_id=self.sink.execution_id,
+                node=event.path,
+                status=status,
+                iteration=iteration,
+                input=self.redact(event.input),
+                output=self.redact(event.output) if status in ("completed", "skipped") else None,
+                error=error,
+                started_at=started_at,
+                completed_at=at,
+                duration_ms=(at - started_at).total_seconds() * 1000.0,
+            )
+        )
+
+    def on_decision(self, decision: Decision) -> None:
+        """Journal the decision and keep its row."""
+        if self.detached:
+            return
+        data = {
+            "from": decision.from_node,
+            "to": decision.to_node,
+            "case": decision.case,
+            "result": decision.result,
+            "reason": decision.reason,
+        }
+        identity = self._ids.identity("decision", data)
+        if identity is not None and identity in self.replay.recorded:
+            return
+        at = datetime.now(UTC)
+        self.sink.journal("decision", data)
+        self.sink.decision(
+            DecisionRow(
+                execution_id=self.sink.execution_id,
+                from_node=decision.from_node,
+                to_node=decision.to_node,
+                case_name=decision.case,
+                result=decision.result,
+                reason=decision.reason,
+                at=at,
+            )
+        )
+
+    def running_tasks_cancelled(self, at: datetime) -> None:
+        """Mark tasks still running as cancelled (the run was cancelled while unloaded)."""
+        for task in self.tasks.values():
+            if task["phase"] == "running":
+                task["phase"] = "cancelled"
+                task["completed_at"] = at
+
+    def _status(
+        self,
+        event: TaskEvent,
+        phase: str,
+        started_at: datetime,
+        completed_at: datetime | None,
+        error: dict[str, Any] | None = None,
+    ) -> None:
+        self.tasks[event.path] = {
+            "name": event.name,
+            "path": event.path,
+            "phase": phase,
+            "attempt": event.attempt + 1,
+            "started_at": started_at,
+            "completed_at": completed_at,
+            "error": error,
+        }
+        self.sink.status_changed()

@@ -1,0 +1,465 @@
+"""`ExecutionRun`: one execution loaded in a worker, from its claim until it ends or unloads.
+
+A run loads the execution (its document snapshot, input, secrets from the instance, the
+execution and its contexts) and its journal, then runs the engine with `JournalEffects`
+and a `Recorder`. Everything it records goes into one pending `Batch`, handed to the
+group-commit writer as soon as the event loop is free (or at once when an effect result
+must be durable). It ends in one of three ways:
+
+- the engine finishes: the final phase, output or error, the status and the removal of
+  the run's bookkeeping and contexts commit together;
+- it unloads (a long wait, a suspension, the worker stopping): the lease is released
+  with the run's next state and wake time;
+- its lease is lost (another worker took over): it stops without writing anything more.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from treadle.dsl.models import Workflow
+from treadle.engine import RunResult, run_workflow
+from treadle.resources import ExecutionContext, ListQuery, SecretValue, WorkflowExecution, WorkflowInstance
+from treadle.resources.phases import TERMINAL
+from treadle.resources.steps import from_row
+from treadle.runtime.local.journal import JournalEffects
+from treadle.runtime.local.recorder import Recorder, redactor
+from treadle.runtime.local.replay import EFFECT, Replay
+from treadle.runtime.local.writer import Batch
+from treadle.store import Claim, Decision, Stage, Transaction
+
+if TYPE_CHECKING:
+    from treadle.runtime.local.worker import Worker
+
+__all__ = ["ExecutionRun", "LeaseLost"]
+
+log = logging.getLogger(__name__)
+
+
+class LeaseLost(RuntimeError):
+    """Another worker holds the execution now: this one must stop writing."""
+
+    def __init__(self, execution_id: str) -> None:
+        self.execution_id = execution_id
+        super().__init__(f"the lease on {execution_id} was lost")
+
+
+@dataclass
+class _Loaded:
+    execution: WorkflowExecution
+    workflow: Workflow
+    replay: Replay
+    secrets: dict[str, Any]
+    secret_values: list[str]
+
+
+class ExecutionRun:
+    """One execution running in this worker."""
+
+    def __init__(self, worker: Worker, claim: Claim) -> None:
+        self.worker = worker
+        self.execution_id = claim.execution_id
+        self.workflow_id = claim.workflow_id
+        self.epoch = claim.epoch
+        self.control = claim.control
+        settings = worker.settings
+        self.unload_after = settings.unload_after_seconds
+        self.idle_seconds = settings.idle_seconds
+        self.status_seconds = settings.status_seconds
+        self.batch = Batch(self.execution_id)
+        self.next_seq = 0
+        self.effects: JournalEffects | None = None
+        self.recorder: Recorder | None = None
+        self.task: asyncio.Future[RunResult] | None = None
+        self.detach_state: str | None = None
+        self.wake_at: datetime | None = None
+        self.lost = False
+        self.cancelling = False
+        self.stopping = False
+        self._flush_scheduled = False
+        self._last: asyncio.Future[None] | None = None
+        self._status: dict[str, Any] = {}
+        self._status_force = False
+        self._status_dirty = False
+        self._status_written = 0.0
+        self._status_timer: asyncio.TimerHandle | None = None
+        self._redact: Callable[[Any], Any] = lambda value: value
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Load, run the engine, and settle how it ended."""
+        try:
+            loaded = await asyncio.get_running_loop().run_in_executor(self.worker.loads, self._load)
+        except Exception:
+            log.exception("cannot load execution %s", self.execution_id)
+            self.detach_state = "ready"
+            await self._settle_quietly(self._release_batch())
+            return
+        if loaded is None:
+            await self._settle_quietly(self._forget_batch())
+            return
+        self.next_seq = loaded.replay.last_seq
+        self._redact = redactor(loaded.secret_values)
+        if self.lost:
+            return
+        if self.detach_state is not None:
+            await self._settle_quietly(self._release_batch())
+            return
+        if self.control == "cancel" or self.cancelling:
+            await self._settle_quietly(self._final_batch(RunResult("cancelled")))
+            return
+        if self.control == "suspend":
+            self.detach_state = "suspended"
+            await self._settle_quietly(self._release_batch())
+            return
+        if loaded.execution.status.phase != "running":
+            self.buffer("phase", {"phase": "running"})
+            self._status["phase"] = "running"
+            self._status_force = True
+        self.effects = JournalEffects(
+            self, loaded.replay, max_branches=self.worker.settings.max_concurrent_branches
+        )
+        self.recorder = Recorder(self, loaded.replay, self._redact)
+        self.task = asyncio.ensure_future(
+            run_workflow(
+                loaded.workflow,
+                loaded.execution.spec.input,
+                self.effects,
+                execution_id=self.execution_id,
+                observer=self.recorder,
+                secrets=loaded.secrets,
+                runtime_info={"metadata": {"worker": self.worker.worker_id}},
+            )
+        )
+        result = await self.task
+        self.stopping = True
+        if self.lost:
+            return
+        if self.detach_state is not None:
+            await self._settle_quietly(self._release_batch())
+        else:
+            await self._settle_quietly(self._final_batch(result))
+
+    def unload(self, state: str, wake_at: datetime | None) -> None:
+        """Stop the engine and release the execution in `state` (its effects say so)."""
+        if self.detach_state is not None or self.lost or self.cancelling:
+            return
+        self.detach_state = state
+        self.wake_at = wake_at
+        self._stop_engine()
+
+    def cancel(self) -> None:
+        """Cancel the execution: the engine's effects in flight are aborted, no `catch` runs."""
+        if self.cancelling or self.lost:
+            return
+        self.cancelling = True
+        if self.detach_state is None and self.task is not None and not self.task.done():
+            self.task.cancel()
+
+    def suspend(self) -> None:
+        """Unload as suspended once the effects in flight are done."""
+        if self.effects is not None:
+            self.effects.suspend()
+        else:
+            self.control = "suspend"
+
+    def lose(self) -> None:
+        """Another worker took the execution: stop without writing."""
+        self.lost = True
+        self._stop_engine()
+
+    def _stop_engine(self) -> None:
+        self.stopping = True
+        if self.recorder is not None:
+            self.recorder.detached = True
+        if self.task is not None and not self.task.done():
+            self.task.cancel()
+
+    # -- the Effects host ------------------------------------------------------------------
+
+    async def perform(self, kind: str, args: Mapping[str, Any], key: str) -> Any:
+        """Perform a call live through the runtime's dispatcher."""
+        return await self.worker.dispatcher.call(kind, args, key)
+
+    def buffer(self, type: str, data: Any) -> None:
+        """Append a journal entry to the pending batch."""
+        self.next_seq += 1
+        self.batch.journal.append(
+            {
+                "execution_id": self.execution_id,
+                "seq": self.next_seq,
+                "type": type,
+                "data": data,
+                "at": datetime.now(UTC),
+            }
+        )
+        self._schedule_flush()
+
+    async def record(self, data: dict[str, Any]) -> None:
+        """Journal an effect result and wait until it is durable."""
+        if self.stopping:
+            raise asyncio.CancelledError
+        self.buffer(EFFECT, data)
+        await self.durable()
+
+    async def subscribe(self, key: str, event_type: str | None, filters: list[dict[str, Any]]) -> Any:
+        """Subscribe a listen (or find the event already delivered to it), durably."""
+        found: dict[str, Any] = {}
+        execution_id = self.execution_id
+
+        def action(tx: Transaction) -> None:
+            delivered = tx.runtime.inbox(execution_id, [key])
+            if key in delivered:
+                found["event"] = delivered[key]
+            else:
+                tx.runtime.subscribe(execution_id, key, event_type, filters, datetime.now(UTC))
+
+        self.batch.actions.append(action)
+        await self.durable()
+        return found.get("event")
+
+    async def consume(self, key: str, event: Any) -> None:
+        """Journal the event as the listen's result; drop it from the inbox."""
+        if self.stopping:
+            raise asyncio.CancelledError
+        execution_id = self.execution_id
+        self.buffer(EFFECT, {"key": key, "op": "event", "value": event})
+        self.batch.actions.append(lambda tx: tx.runtime.take_inbox(execution_id, key))
+        await self.durable()
+
+    async def publish(self, event: Mapping[str, Any]) -> None:
+        """Deliver an emitted event (listening executions, `schedule.on` workflows)."""
+        await asyncio.to_thread(self.worker.deliver, dict(event))
+
+    async def check_inbox(self) -> None:
+        """Hand events delivered to this run's listens to them."""
+        effects = self.effects
+        if effects is None or not effects.listeners:
+            return
+        keys = list(effects.listeners)
+        store = self.worker.service.store
+
+        def read() -> dict[str, Any]:
+            with store.begin(write=False) as tx:
+                return tx.runtime.inbox(self.execution_id, keys)
+
+        effects.deliver(await asyncio.to_thread(read))
+
+    # -- the Recorder sink -----------------------------------------------------------------
+
+    def journal(self, type: str, data: Any) -> None:
+        """An observation entry."""
+        self.buffer(type, data)
+
+    def stage(self, stage: Stage) -> None:
+        """A stage row."""
+        self.batch.stages.append(stage)
+
+    def decision(self, decision: Decision) -> None:
+        """A decision row."""
+        self.batch.decisions.append(decision)
+
+    def status_changed(self) -> None:
+        """`status.tasks[]` changed: written with a batch within `status_seconds`."""
+        self._status_dirty = True
+
+    # -- writing ---------------------------------------------------------------------------
+
+    async def durable(self) -> None:
+        """Wait until everything recorded so far is committed."""
+        if self.batch:
+            self._flush()
+        future = self._last
+        if future is None:
+            return
+        try:
+            await asyncio.shield(future)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            self._write_failed(error)
+            raise asyncio.CancelledError from error
+
+    def _schedule_flush(self) -> None:
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        self._take_status(force=False)
+        if not self.batch or self.lost:
+            return
+        batch, self.batch = self.batch, Batch(self.execution_id)
+        future = self.worker.writer.submit(batch)
+        assert future is not None
+        future.add_done_callback(self._written)
+        self._last = future
+
+    def _written(self, future: asyncio.Future[None]) -> None:
+        if not future.cancelled() and future.exception() is not None:
+            self._write_failed(future.exception())
+
+    def _write_failed(self, error: BaseException | None) -> None:
+        if self.lost:
+            return
+        log.warning("execution %s: a write failed, giving it up: %s", self.execution_id, error)
+        self.lose()
+
+    def _take_status(self, *, force: bool) -> None:
+        """Put the status report in the pending batch when due (or forced)."""
+        recorder = self.recorder
+        if recorder is not None and recorder.tasks and self._status_dirty:
+            due = time.monotonic() - self._status_written >= self.status_seconds
+            if not (force or self._status_force or due):
+                if self._status_timer is None:
+                    self._status_timer = asyncio.get_running_loop().call_later(
+                        self.status_seconds, self._status_due
+                    )
+                return
+            self._status["tasks"] = list(recorder.tasks.values())
+            recorder.tasks = {}
+            self._status_dirty = False
+        if not self._status or not (force or self._status_force or "tasks" in self._status):
+            return
+        self.batch.status = {**(self.batch.status or {}), **self._status}
+        self._status = {}
+        self._status_force = False
+        self._status_written = time.monotonic()
+
+    def _status_due(self) -> None:
+        self._status_timer = None
+        if self._status_dirty and not self.lost and not self.stopping:
+            self._schedule_flush()
+
+    async def _settle_quietly(self, batch: Batch) -> None:
+        """Write the run's last batch; a failure only means the lease was lost."""
+        if self._status_timer is not None:
+            self._status_timer.cancel()
+        try:
+            await self.worker.writer.write(batch)
+        except Exception as error:
+            log.info("execution %s: final write refused: %s", self.execution_id, error)
+
+    def _closing_batch(self) -> Batch:
+        self._take_status(force=True)
+        batch, self.batch = self.batch, Batch(self.execution_id)
+        return batch
+
+    def _final_batch(self, result: RunResult) -> Batch:
+        data: dict[str, Any] = {"phase": result.status}
+        status: dict[str, Any] = {"phase": result.status}
+        if result.status == "completed":
+            data["output"] = status["output"] = self._redact(result.output)
+        if result.error is not None:
+            data["error"] = status["error"] = result.error.to_problem()
+        if result.status == "cancelled" and self.recorder is not None:
+            self.recorder.running_tasks_cancelled(datetime.now(UTC))
+        self.buffer("phase", data)
+        self._status.update(status)
+        self._flush_scheduled = True  # everything goes in the closing batch
+        batch = self._closing_batch()
+        execution_id, owner, epoch = self.execution_id, self.worker.worker_id, self.epoch
+
+        def end(tx: Transaction) -> None:
+            _check_lease(tx, execution_id, owner, epoch)
+            tx.runtime.delete_run(execution_id)
+            tx.runtime.delete_contexts(execution_id)
+
+        batch.actions.append(end)
+        return batch
+
+    def _release_batch(self) -> Batch:
+        state = self.detach_state or "ready"
+        if state in ("waiting", "suspended"):
+            self.buffer("phase", {"phase": state})
+            self._status["phase"] = state
+        self._flush_scheduled = True
+        batch = self._closing_batch()
+        execution_id, owner, epoch, wake_at = (
+            self.execution_id,
+            self.worker.worker_id,
+            self.epoch,
+            self.wake_at,
+        )
+
+        def release(tx: Transaction) -> None:
+            row = _check_lease(tx, execution_id, owner, epoch)
+            next_state = state
+            if state == "waiting" and row.get("notify"):
+                next_state = "ready"  # an event arrived while it was unloading
+            tx.runtime.release(
+                execution_id, owner, epoch, state=next_state, wake_at=wake_at, now=datetime.now(UTC)
+            )
+
+        batch.actions.append(release)
+        return batch
+
+    def _forget_batch(self) -> Batch:
+        execution_id = self.execution_id
+        batch = Batch(execution_id)
+        batch.actions.append(lambda tx: tx.runtime.delete_run(execution_id))
+        return batch
+
+    # -- loading ---------------------------------------------------------------------------
+
+    def _load(self) -> _Loaded | None:
+        """Read the execution, its instance, contexts and journal in one read transaction."""
+        service = self.worker.service
+        kinds, cipher = service.kinds, service.cipher
+        with service.store.begin(write=False) as tx:
+            row = tx.executions.get(self.execution_id)
+            if row is None or row["phase"] in TERMINAL:
+                return None
+            instance_row = tx.instances.get(row["instance_id"])
+            context_rows = tx.contexts.list(ListQuery(execution_id=self.execution_id, page_size=1000)).items
+            events = tx.journal.read(self.execution_id)
+        execution: WorkflowExecution = from_row(kinds["WorkflowExecution"], row, cipher, reveal=True)
+        maps: list[Mapping[str, SecretValue]] = []
+        if instance_row is not None:
+            instance: WorkflowInstance = from_row(
+                kinds["WorkflowInstance"], instance_row, cipher, reveal=True
+            )
+            maps.append(instance.spec.env)
+        maps.append(execution.spec.runtime_env)
+        for context_row in context_rows:
+            context: ExecutionContext = from_row(kinds["ExecutionContext"], context_row, cipher, reveal=True)
+            maps.append(context.spec.data)
+        values: dict[str, Any] = {}
+        secret_values: list[str] = []
+        for entries in maps:
+            for name, entry in entries.items():
+                values[name] = entry.value
+                if entry.is_secret:
+                    secret_values.extend(_strings(entry.value))
+        return _Loaded(
+            execution=execution,
+            workflow=self.worker.build(execution.status.document or {}),
+            replay=Replay.build(events),
+            secrets=values,
+            secret_values=secret_values,
+        )
+
+
+def _check_lease(tx: Transaction, execution_id: str, owner: str, epoch: int) -> dict[str, Any]:
+    row = tx.runtime.get_run(execution_id, for_update=True)
+    if row is None or row["lease_owner"] != owner or row["epoch"] != epoch:
+        raise LeaseLost(execution_id)
+    return row
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value] if len(value) >= 3 else []
+    if isinstance(value, dict):
+        return [s for item in value.values() for s in _strings(item)]
+    if isinstance(value, list):
+        return [s for item in value for s in _strings(item)]
+    return []

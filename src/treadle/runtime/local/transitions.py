@@ -1,0 +1,109 @@
+"""Control-plane operations run inside the runtime's own transactions.
+
+The runtime writes an execution's status, creates scheduled executions and ends
+executions that are not loaded anywhere, each in the same transaction as its own
+bookkeeping (journal entries, run rows, schedule ticks), so a crash never leaves one done
+without the other. Each goes through the control plane's pipelines
+(`UPDATE_EXECUTION_STATUS`, the execution `create` pipeline), never around their rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from treadle.resources import ResourceService, WorkflowExecution
+from treadle.resources.kinds import UPDATE_EXECUTION_STATUS
+from treadle.resources.phases import TRANSITIONS, Phase
+from treadle.resources.pipeline import Operation, run
+from treadle.resources.steps import from_row
+from treadle.store import JournalEntry, Transaction
+
+__all__ = ["apply_status", "create_execution", "end_offline", "load_execution", "move_to"]
+
+
+def _operation(service: ResourceService, tx: Transaction, kind: str, actor: str, **fields: Any) -> Operation:
+    return Operation(
+        kind=service.kinds[kind],
+        tx=tx,
+        kinds=service.kinds,
+        cipher=service.cipher,
+        canceller=None,
+        actor=actor,
+        now=service.clock(),
+        **fields,
+    )
+
+
+def apply_status(
+    service: ResourceService, tx: Transaction, execution_id: str, update: Mapping[str, Any]
+) -> WorkflowExecution:
+    """Merge a status report through the control plane's UpdateStatus pipeline.
+
+    Raises:
+        NotFound, FailedPrecondition (an impossible transition), InvalidArgument.
+    """
+    op = _operation(service, tx, "WorkflowExecution", "runtime", input=dict(update), id=execution_id)
+    run(UPDATE_EXECUTION_STATUS, op)
+    return cast(WorkflowExecution, op.result)
+
+
+def load_execution(service: ResourceService, tx: Transaction, execution_id: str) -> WorkflowExecution | None:
+    """The execution (secrets redacted), locked for update (PostgreSQL)."""
+    row = tx.executions.get(execution_id, for_update=True)
+    if row is None:
+        return None
+    return cast(WorkflowExecution, from_row(service.kinds["WorkflowExecution"], row, service.cipher))
+
+
+def move_to(
+    service: ResourceService, tx: Transaction, execution: WorkflowExecution, target: Phase
+) -> WorkflowExecution:
+    """Move to `target`, through `running` when the lifecycle needs a step in between
+    (a pending or waiting execution is suspended by way of running)."""
+    current = execution.status.phase
+    if current != target and target not in TRANSITIONS[current] and "running" in TRANSITIONS[current]:
+        execution = apply_status(service, tx, _id(execution), {"phase": "running"})
+    return apply_status(service, tx, _id(execution), {"phase": target})
+
+
+def end_offline(
+    service: ResourceService, tx: Transaction, execution: WorkflowExecution, phase: Phase
+) -> WorkflowExecution:
+    """End an execution no worker holds: status, journal, run bookkeeping, contexts."""
+    now = datetime.now(UTC)
+    tasks = [
+        {**task.model_dump(), "phase": "cancelled", "completed_at": now}
+        for task in execution.status.tasks
+        if task.phase == "running"
+    ]
+    update: dict[str, Any] = {"phase": phase}
+    if tasks:
+        update["tasks"] = tasks
+    ended = apply_status(service, tx, _id(execution), update)
+    tx.journal.append(_id(execution), [JournalEntry("phase", {"phase": phase})])
+    tx.runtime.delete_run(_id(execution))
+    tx.runtime.delete_contexts(_id(execution))
+    return ended
+
+
+def create_execution(
+    service: ResourceService,
+    tx: Transaction,
+    workflow_id: str,
+    input: Any,
+    labels: Mapping[str, str],
+    actor: str = "scheduler",
+) -> WorkflowExecution:
+    """Create an execution of a workflow (its default instance) through the create pipeline."""
+    kind = service.kinds["WorkflowExecution"]
+    body = {"spec": {"workflow_id": workflow_id, "input": input, "labels": dict(labels)}}
+    op = _operation(service, tx, "WorkflowExecution", actor, input=body)
+    run(kind.create, op)
+    return cast(WorkflowExecution, op.result)
+
+
+def _id(execution: WorkflowExecution) -> str:
+    assert execution.metadata.id is not None
+    return execution.metadata.id

@@ -1,0 +1,272 @@
+"""`Worker`: claims executions with a lease, renews it, runs them, and acts on control requests.
+
+Each tick (every `poll_seconds`, or at once when woken) is one transaction: renew the
+leases this worker holds (every `renew_interval`), read its runs' control requests and
+event notifications, and claim up to its free capacity among executions that are
+pending, ready (resumed, woken by an event), due (a timer), or whose lease lapsed (their
+worker died). A run whose lease this worker no longer holds is stopped without writing;
+if renewals keep failing until the lease could have lapsed, every run is stopped, so an
+execution is never run by two workers at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from treadle.dsl.models import Workflow, build_workflow
+from treadle.effects import Dispatcher
+from treadle.resources import ResourceService
+from treadle.runtime.local.runner import ExecutionRun
+from treadle.runtime.local.settings import RuntimeSettings
+from treadle.runtime.local.transitions import apply_status
+from treadle.runtime.local.writer import Writer
+from treadle.store import Claim
+
+__all__ = ["Worker"]
+
+log = logging.getLogger(__name__)
+
+_WORKFLOW_CACHE = 256
+
+
+class Worker:
+    """The run loop of one worker process (or of `treadle server`)."""
+
+    def __init__(
+        self,
+        service: ResourceService,
+        settings: RuntimeSettings,
+        worker_id: str,
+        deliver: Callable[[dict[str, Any]], list[str]],
+    ) -> None:
+        self.service = service
+        self.settings = settings
+        self.worker_id = worker_id
+        self.deliver = deliver
+        self.writer = Writer(service.store, lambda tx, id, update: apply_status(service, tx, id, update))
+        self.dispatcher = Dispatcher(allow_run=settings.allow_run)
+        self.runs: dict[str, ExecutionRun] = {}
+        #: Leases are renewed on their own thread, never queued behind loads.
+        self.ticks = ThreadPoolExecutor(1, thread_name_prefix="treadle-lease")
+        #: Loads (reading an execution and its journal) run here.
+        self.loads = ThreadPoolExecutor(4, thread_name_prefix="treadle-load")
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._workflows: dict[str, Workflow] = {}
+        self._wake: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._main: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._saturated = False
+        self._last_renew = 0.0
+        self._lease_valid_until = 0.0
+
+    @property
+    def running(self) -> bool:
+        """Whether the run loop is alive."""
+        return self._main is not None and not self._main.done() and not self._stopping
+
+    async def start(self) -> None:
+        """Start the writer thread and the run loop on the running event loop."""
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self.writer.start(self._loop)
+        self._lease_valid_until = time.monotonic() + self.settings.lease_seconds
+        self._main = asyncio.ensure_future(self._run_loop())
+
+    async def stop(self) -> None:
+        """Stop claiming; unload every run (it resumes later, here or elsewhere); stop the writer."""
+        self._stopping = True
+        if self._wake is not None:
+            self._wake.set()
+        if self._main is not None:
+            self._main.cancel()
+            await asyncio.gather(self._main, return_exceptions=True)
+        for run in list(self.runs.values()):
+            run.unload("ready", None)
+        if self._tasks:
+            await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+        await asyncio.to_thread(self.writer.stop)
+        await self.dispatcher.aclose()
+        self.ticks.shutdown(wait=False)
+        self.loads.shutdown(wait=False)
+
+    def wake(self) -> None:
+        """Look for work now (thread-safe)."""
+        loop, event = self._loop, self._wake
+        if loop is None or event is None or loop.is_closed():
+            return
+        try:
+            if _in_loop(loop):
+                event.set()
+            else:
+                loop.call_soon_threadsafe(event.set)
+        except RuntimeError:
+            pass
+
+    def notify(self, execution_ids: list[str], control: str | None = None) -> None:
+        """Events were delivered to, or a control request made for, these executions (thread-safe)."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        try:
+            loop.call_soon_threadsafe(self._notify, execution_ids, control)
+        except RuntimeError:
+            pass
+
+    def _notify(self, execution_ids: list[str], control: str | None) -> None:
+        woke = False
+        for execution_id in execution_ids:
+            run = self.runs.get(execution_id)
+            if run is None:
+                woke = True
+            elif control == "cancel":
+                run.cancel()
+            elif control == "suspend":
+                run.suspend()
+            else:
+                asyncio.ensure_future(run.check_inbox())
+        if woke:
+            self.wake()
+
+    def build(self, document: dict[str, Any]) -> Workflow:
+        """The built model of a document snapshot (cached: many executions share one)."""
+        cache_key = json.dumps(document, sort_keys=True, separators=(",", ":"))
+        workflow = self._workflows.get(cache_key)
+        if workflow is None:
+            workflow = build_workflow(document)
+            if len(self._workflows) >= _WORKFLOW_CACHE:
+                self._workflows.pop(next(iter(self._workflows)))
+            self._workflows[cache_key] = workflow
+        return workflow
+
+    # -- the loop --------------------------------------------------------------------------
+
+    async def _run_loop(self) -> None:
+        assert self._wake is not None
+        while not self._stopping:
+            self._wake.clear()
+            try:
+                await self._tick()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("worker %s: tick failed", self.worker_id)
+            self._check_lease_validity()
+            try:
+                await asyncio.wait_for(self._wake.wait(), self.settings.poll_seconds)
+            except TimeoutError:
+                pass
+
+    async def _tick(self) -> None:
+        capacity = 0 if self._stopping else self.settings.max_running - len(self.runs)
+        started = time.monotonic()
+        renew = started - self._last_renew >= self.settings.renew_interval
+        assert self._loop is not None
+        keep = [execution_id for execution_id, run in self.runs.items() if not run.lost]
+        claims, held = await self._loop.run_in_executor(self.ticks, self._db_tick, capacity, renew, keep)
+        if renew:
+            self._last_renew = started
+            self._lease_valid_until = started + self.settings.lease_seconds * 0.9
+        rows = {row["execution_id"]: row for row in held}
+        for execution_id, run in list(self.runs.items()):
+            row = rows.get(execution_id)
+            if row is None or row["epoch"] != run.epoch:
+                if execution_id in self._tasks and not self._tasks[execution_id].done():
+                    if row is not None or not run.stopping:
+                        self._maybe_lost(run)
+                continue
+            if row["control"] == "cancel":
+                run.cancel()
+            elif row["control"] == "suspend":
+                run.suspend()
+            if row["notify"]:
+                asyncio.ensure_future(run.check_inbox())
+        self._saturated = capacity > 0 and len(claims) >= capacity
+        for claim in claims:
+            self._start(claim)
+
+    def _maybe_lost(self, run: ExecutionRun) -> None:
+        # A run that released its own lease is finishing: not lost. One that still
+        # thinks it holds the execution while the store says otherwise is.
+        if not run.stopping and run.detach_state is None:
+            log.warning("worker %s: lost the lease on %s", self.worker_id, run.execution_id)
+            run.lose()
+
+    def _db_tick(
+        self, capacity: int, renew: bool, keep: list[str]
+    ) -> tuple[list[Claim], list[dict[str, Any]]]:
+        settings = self.settings
+        with self.service.store.begin() as tx:
+            now = datetime.now(UTC)
+            until = now + timedelta(seconds=settings.lease_seconds)
+            if renew:
+                tx.runtime.renew(self.worker_id, until, now, keep)
+            held = tx.runtime.held(self.worker_id)
+            notified = [row["execution_id"] for row in held if row["notify"]]
+            tx.runtime.clear_notify(notified)
+            claims = tx.runtime.claim(
+                self.worker_id,
+                now=now,
+                lease_until=until,
+                limit=capacity,
+                workflow_caps=settings.workflow_caps,
+                default_workflow_cap=settings.max_running_per_workflow,
+            )
+        return claims, held
+
+    def _check_lease_validity(self) -> None:
+        if self.runs and time.monotonic() > self._lease_valid_until:
+            log.error("worker %s: leases could not be renewed; stopping its runs", self.worker_id)
+            for run in list(self.runs.values()):
+                run.lose()
+
+    def _start(self, claim: Claim) -> None:
+        previous = self._tasks.get(claim.execution_id)
+        stale = self.runs.get(claim.execution_id)
+        if stale is not None:  # our own lease lapsed and we took it again: a new epoch
+            stale.lose()
+        run = ExecutionRun(self, claim)
+        self.runs[claim.execution_id] = run
+        task = asyncio.ensure_future(self._guard(run, previous))
+        self._tasks[claim.execution_id] = task
+
+    async def _guard(self, run: ExecutionRun, previous: asyncio.Task[None] | None = None) -> None:
+        try:
+            if previous is not None:
+                await asyncio.gather(previous, return_exceptions=True)
+                self.runs[run.execution_id] = run
+            await run.run()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("execution %s: the run failed", run.execution_id)
+        finally:
+            if self.runs.get(run.execution_id) is run:
+                self.runs.pop(run.execution_id, None)
+                self._tasks.pop(run.execution_id, None)
+            self._after_run(run)
+
+    def _after_run(self, run: ExecutionRun) -> None:
+        if self._stopping or self._loop is None:
+            return
+        if run.wake_at is not None:
+            delay = (run.wake_at - datetime.now(UTC)).total_seconds()
+            if delay < 3600:
+                self._loop.call_later(max(0.0, delay) + 0.005, self.wake)
+        if self._saturated or run.detach_state == "ready":
+            self.wake()
+
+
+def _in_loop(loop: asyncio.AbstractEventLoop) -> bool:
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False
