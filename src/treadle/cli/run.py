@@ -21,6 +21,14 @@ from ulid import ULID
 
 from treadle.cli.functions import FunctionsOption, load_functions
 from treadle.cli.output import problem_lines, read_document_text, to_json
+from treadle.cli.temporal import (
+    NamespaceOption,
+    Runtime,
+    RuntimeOption,
+    TaskQueueOption,
+    TemporalAddressOption,
+    require_temporal_address,
+)
 from treadle.dsl import InvalidDocument, Workflow, parse
 from treadle.effects import Dispatcher
 from treadle.engine import RunResult, run_workflow
@@ -62,6 +70,10 @@ def run_command(
         bool,
         typer.Option("--allow-run", help="Let `run: shell|script|container` start local processes."),
     ] = False,
+    runtime: RuntimeOption = Runtime.local,
+    temporal_address: TemporalAddressOption = None,
+    namespace: NamespaceOption = "default",
+    task_queue: TaskQueueOption = "treadle",
     event_files: Annotated[
         list[Path] | None,
         typer.Option(
@@ -77,6 +89,7 @@ def run_command(
 
     Example: treadle run flows/order.yaml --input '{"id": 42}'
     """
+    address = require_temporal_address(runtime, temporal_address, "run")
     workflow = _parse_or_exit(file)
     load_functions(function_modules, "run")
     catalog = WorkflowCatalog([_parse_or_exit(path) for path in with_files or []], search=[file.parent])
@@ -88,7 +101,13 @@ def run_command(
         _fail_usage(str(error))
     events = [event for path in event_files or [] for event in _read_events(path)]
     started = time.perf_counter()
-    outcome = asyncio.run(_execute(workflow, workflow_input, secrets, events, catalog, allow_run))
+    if address is None:
+        outcome = asyncio.run(_execute(workflow, workflow_input, secrets, events, catalog, allow_run))
+    else:
+        target = _TemporalTarget(address, namespace, task_queue)
+        outcome = asyncio.run(
+            _execute_on_temporal(workflow, workflow_input, secrets, events, allow_run, target)
+        )
     elapsed = time.perf_counter() - started
     _report(outcome, json_output, elapsed, Redactor(secrets))
     raise typer.Exit(_exit_code(outcome))
@@ -145,6 +164,63 @@ async def _execute(
         finally:
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(signum)
+    return _Outcome(execution_id, result, observer, interrupted)
+
+
+class _TemporalTarget:
+    def __init__(self, address: str, namespace: str, task_queue: str) -> None:
+        self.address = address
+        self.namespace = namespace
+        self.task_queue = task_queue
+
+
+async def _execute_on_temporal(
+    workflow: Workflow,
+    workflow_input: Any,
+    secrets: dict[str, Any],
+    events: list[dict[str, Any]],
+    allow_run: bool,
+    target: _TemporalTarget,
+) -> _Outcome:
+    # Imported here: the Temporal SDK is only paid for by those who use it.
+    from treadle.runtime.temporal.client import run_once
+
+    execution_id = f"wex-{ULID()}"
+    interrupted = False
+    run = asyncio.ensure_future(
+        run_once(
+            workflow,
+            workflow_input,
+            address=target.address,
+            namespace=target.namespace,
+            task_queue=target.task_queue,
+            execution_id=execution_id,
+            secrets=secrets,
+            events=events,
+            allow_run=allow_run,
+            # Always bring a worker: Temporal lists a worker that just exited as polling
+            # for about a minute, so "only when none is running" would make a second
+            # run in a row wait that long. Extra workers on a queue only share the work.
+            worker="always",
+        )
+    )
+
+    def interrupt() -> None:
+        nonlocal interrupted
+        interrupted = True
+        run.cancel()
+
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, interrupt)
+    try:
+        result, observer = await run
+    except Exception as error:  # an unreachable cluster is the user's setup, not a fault
+        typer.echo(f"treadle run: cannot run on Temporal at {target.address}: {error}", err=True)
+        raise typer.Exit(EXIT_USAGE) from None
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
     return _Outcome(execution_id, result, observer, interrupted)
 
 

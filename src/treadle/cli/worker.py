@@ -14,6 +14,14 @@ from typing import Annotated
 import typer
 
 from treadle.cli.functions import FunctionsOption, load_functions
+from treadle.cli.temporal import (
+    NamespaceOption,
+    Runtime,
+    RuntimeOption,
+    TaskQueueOption,
+    TemporalAddressOption,
+    require_temporal_address,
+)
 from treadle.runtime.local import RuntimeSettings
 from treadle.runtime.local.process import serve
 
@@ -33,15 +41,36 @@ def worker_command(
         typer.Option("--worker-id", help="This worker's name in leases (default: host-pid-random)."),
     ] = None,
     function_modules: FunctionsOption = None,
+    runtime: RuntimeOption = Runtime.local,
+    temporal_address: TemporalAddressOption = None,
+    namespace: NamespaceOption = "default",
+    task_queue: TaskQueueOption = "treadle",
     allow_run: Annotated[
         bool, typer.Option("--allow-run", help="Let `run: shell|script|container` tasks start processes.")
     ] = False,
 ) -> None:
     """Run workflow executions from the store until interrupted (Ctrl-C stops gracefully).
 
+    With --runtime temporal it is a Temporal worker instead: it hosts the workflow that
+    interprets treadle documents and the activities that perform their effects.
+
     Example: treadle worker --database-url postgresql://treadle@db/treadle --concurrency 200
     """
     load_functions(function_modules, "worker")
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    address = require_temporal_address(runtime, temporal_address, "worker")
+    if address is not None:
+        _run_temporal_worker(address, namespace, task_queue, allow_run)
+        return
     settings = RuntimeSettings.from_env(max_running=concurrency, allow_run=allow_run or None)
     asyncio.run(serve(database_url, settings, worker_id))
+
+
+def _run_temporal_worker(address: str, namespace: str, task_queue: str, allow_run: bool) -> None:
+    # Imported here: the Temporal SDK is only paid for by those who use it.
+    from treadle.runtime.temporal.worker import run_worker
+
+    try:
+        asyncio.run(run_worker(address, namespace, task_queue, allow_run=allow_run))
+    except KeyboardInterrupt:
+        return
