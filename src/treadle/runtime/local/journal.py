@@ -71,6 +71,10 @@ class RunHost(Protocol):
         """Deliver an emitted event to listening executions and `schedule.on` workflows."""
         ...
 
+    async def check_inbox(self) -> None:
+        """Hand events already in the inbox to the listens parked on them."""
+        ...
+
     def unload(self, state: str, wake_at: datetime | None) -> None:
         """Stop the engine and release the execution (`waiting` or `suspended`)."""
         ...
@@ -89,6 +93,7 @@ class JournalEffects:
         self.live = 0
         self.parked: dict[str, datetime | None] = {}
         self.listeners: dict[str, asyncio.Future[Any]] = {}
+        self.inbox_check: asyncio.Future[None] | None = None
         self.suspending = False
         self._generation = 0
         self._watch: asyncio.TimerHandle | None = None
@@ -199,6 +204,9 @@ class JournalEffects:
             self.listeners[key] = future
             self.parked[key] = None
             self._touch()
+            # An event delivered between the subscription's commit and this park found no
+            # listener to notify; look once, so it is not left until the next reload.
+            self.inbox_check = asyncio.ensure_future(self.host.check_inbox())  # kept: tasks are weakly held
             try:
                 event = await (asyncio.wait_for(future, timeout) if timeout is not None else future)
             finally:
