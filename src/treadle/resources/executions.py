@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import copy
+from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
+from pydantic_core import to_jsonable_python
 
-from treadle.resources.errors import FailedPrecondition, InvalidArgument, NotFound, Violation
-from treadle.resources.models import ExecutionStatusUpdate, TaskStatus
-from treadle.resources.phases import TERMINAL, can_transition
+from treadle.resources.errors import Aborted, FailedPrecondition, InvalidArgument, NotFound, Violation
+from treadle.resources.models import ExecutionStatusUpdate
+from treadle.resources.phases import TERMINAL, Phase, can_transition
 from treadle.resources.pipeline import Operation
-from treadle.resources.steps import from_row, persist_update, pointer
+from treadle.resources.steps import from_row, pointer
 from treadle.resources.workflows import ensure_default_instance
 
 __all__ = [
@@ -26,6 +28,7 @@ __all__ = [
     "persist_status",
     "resolve_instance",
     "snapshot_document",
+    "status_result",
 ]
 
 
@@ -145,65 +148,137 @@ def parse_status_update(op: Operation) -> None:
 
 
 def load_for_status(op: Operation) -> None:
-    """Load the execution with a row lock (PostgreSQL; SQLite holds the write lock already)."""
+    """Load the execution with a row lock (PostgreSQL; SQLite holds the write lock already).
+
+    The status is merged in its stored JSON form, not as a model: validating and copying
+    a status with thousands of `tasks[]` (and the document snapshot beside it) on every
+    report made each write cost milliseconds and grow with the run. Only what the report
+    touches is validated (`parse_status_update`) and converted.
+    """
     assert op.id is not None
     op.current = op.tx.executions.get(op.id, for_update=True)
     if op.current is None:
         raise NotFound("WorkflowExecution", op.id)
-    op.resource = from_row(op.kind, op.current, op.cipher)
-    op.scratch["before"] = op.resource.status.model_copy(deep=True)
+    op.scratch["before"] = op.current["body"].get("status") or {}
 
 
 def merge_status(op: Operation) -> None:
     """Merge every field the report sets; tasks by `path`; stamp start and end times."""
     update: ExecutionStatusUpdate = op.scratch["update"]
-    status = op.resource.status
+    before: dict[str, Any] = op.scratch["before"]
+    status = dict(before)
     given = update.model_fields_set
+    changed = False
     if update.phase is not None:
-        status.phase = update.phase
+        changed = update.phase != _phase(before)
+        status["phase"] = update.phase
     for name in ("output", "error", "started_at", "completed_at", "temporal_workflow_id"):
         if name in given:
-            setattr(status, name, getattr(update, name))
+            value = to_jsonable_python(getattr(update, name))
+            changed = changed or not _same(name, before.get(name), value)
+            status[name] = value
     if update.tasks:
-        by_path: dict[str, TaskStatus] = {task.path: task for task in status.tasks}
+        stored: list[dict[str, Any]] = before.get("tasks") or []
+        by_path: dict[str, dict[str, Any]] = {task["path"]: task for task in stored}
+        tasks_changed = len(by_path) != len(stored)
         for task in update.tasks:
             previous = by_path.get(task.path)
-            by_path[task.path] = (
-                previous.model_copy(update=task.model_dump(exclude_unset=True)) if previous else task
-            )
-        status.tasks = list(by_path.values())
-    if status.phase != "pending" and status.started_at is None:
-        status.started_at = op.now
-    if status.phase in TERMINAL and status.completed_at is None:
-        status.completed_at = op.now
+            if previous is None:
+                by_path[task.path] = task.model_dump(mode="json")
+                tasks_changed = True
+            else:
+                merged = {**previous, **task.model_dump(mode="json", exclude_unset=True)}
+                tasks_changed = tasks_changed or not _same_task(previous, merged)
+                by_path[task.path] = merged
+        status["tasks"] = list(by_path.values())
+        changed = changed or tasks_changed
+    phase = _phase(status)
+    now = to_jsonable_python(op.now)
+    if phase != "pending" and status.get("started_at") is None:
+        status["started_at"] = now
+        changed = True
+    if phase in TERMINAL and status.get("completed_at") is None:
+        status["completed_at"] = now
+        changed = True
+    op.scratch["after"] = status
+    op.scratch["unchanged"] = not changed
 
 
 def check_transition(op: Operation) -> None:
     """Refuse impossible phase changes; a report that changes nothing is accepted as a no-op."""
-    before = op.scratch["before"]
-    after = op.resource.status
-    if after == before:
-        op.scratch["unchanged"] = True
+    if op.scratch["unchanged"]:
         return
-    if before.phase in TERMINAL:
-        raise FailedPrecondition(
-            "WorkflowExecution", op.resource.metadata.id, f"the execution is {before.phase}: it is final"
-        )
-    if not can_transition(before.phase, after.phase):
-        raise FailedPrecondition(
-            "WorkflowExecution",
-            op.resource.metadata.id,
-            f"cannot go from {before.phase} to {after.phase}",
-        )
+    assert op.current is not None
+    id = op.current["id"]
+    before, after = _phase(op.scratch["before"]), _phase(op.scratch["after"])
+    if before in TERMINAL:
+        raise FailedPrecondition("WorkflowExecution", id, f"the execution is {before}: it is final")
+    if not can_transition(before, after):
+        raise FailedPrecondition("WorkflowExecution", id, f"cannot go from {before} to {after}")
 
 
 def persist_status(op: Operation) -> None:
-    """Write the merged status as the next version (nothing to write for a no-op)."""
-    assert op.current is not None
-    if op.scratch.get("unchanged"):
-        op.result = op.resource
+    """Write the merged status as the next version (nothing to write for a no-op).
+
+    Only the status and the columns derived from it change: the spec (its sealed
+    secrets), metadata and labels are the stored ones, written back untouched.
+    """
+    current = op.current
+    assert current is not None
+    if op.scratch["unchanged"]:
         return
-    op.resource.metadata.version = op.current["version"] + 1
-    op.resource.status.audit.updated_at = op.now
-    op.resource.status.audit.updated_by = op.actor
-    persist_update(op)
+    status: dict[str, Any] = op.scratch["after"]
+    status["audit"] = {
+        **(status.get("audit") or {}),
+        "updated_at": to_jsonable_python(op.now),
+        "updated_by": op.actor,
+    }
+    version = current["version"] + 1
+    body = {**current["body"], "status": status}
+    body["metadata"] = {**(body.get("metadata") or {}), "version": version}
+    completed_at = status.get("completed_at")
+    values = {
+        "version": version,
+        "updated_at": op.now,
+        "body": body,
+        "phase": _phase(status),
+        "completed_at": datetime.fromisoformat(completed_at) if completed_at is not None else None,
+    }
+    if not op.repository.update(current["id"], current["version"], values):
+        raise Aborted(op.kind.name, current["id"])
+    op.current = {**current, **values}
+
+
+def status_result(op: Operation) -> None:
+    """The execution as written (or as it was, for a no-op), secrets redacted."""
+    assert op.current is not None
+    op.result = from_row(op.kind, op.current, op.cipher)
+
+
+def _phase(status: dict[str, Any]) -> Phase:
+    phase: Phase = status.get("phase") or "pending"
+    return phase
+
+
+_DATETIMES = frozenset({"started_at", "completed_at"})
+
+
+def _same(name: str, stored: Any, reported: Any) -> bool:
+    """Whether a reported value equals the stored one as the models compare them (the same
+    instant written with another offset is the same datetime)."""
+    if stored == reported:
+        return True
+    if name in _DATETIMES and isinstance(stored, str) and isinstance(reported, str):
+        try:
+            return datetime.fromisoformat(stored) == datetime.fromisoformat(reported)
+        except ValueError:
+            return False
+    return False
+
+
+def _same_task(stored: dict[str, Any], merged: dict[str, Any]) -> bool:
+    if stored == merged:
+        return True
+    if stored.keys() != merged.keys():
+        return False
+    return all(_same(name, value, merged[name]) for name, value in stored.items())

@@ -33,7 +33,15 @@ from treadle.resources.steps import (
     resolve_slug,
 )
 
-__all__ = ["CONTEXT", "EXECUTION", "INSTANCE", "KINDS", "UPDATE_EXECUTION_STATUS", "WORKFLOW"]
+__all__ = [
+    "CONTEXT",
+    "EXECUTION",
+    "INSTANCE",
+    "KINDS",
+    "RECORD_EXECUTION_STATUS",
+    "UPDATE_EXECUTION_STATUS",
+    "WORKFLOW",
+]
 
 DELETE: Pipeline = (
     load_current,
@@ -136,13 +144,17 @@ EXECUTION = Kind(
     delete=DELETE,
 )
 
-UPDATE_EXECUTION_STATUS: Pipeline = (
+#: The runtime's status reports: UpdateStatus without reading the result back (a model of
+#: the whole execution, which the runtime's writer never looks at).
+RECORD_EXECUTION_STATUS: Pipeline = (
     wex.parse_status_update,
     wex.load_for_status,
     wex.merge_status,
     wex.check_transition,
     wex.persist_status,
 )
+
+UPDATE_EXECUTION_STATUS: Pipeline = (*RECORD_EXECUTION_STATUS, wex.status_result)
 
 CONTEXT = Kind(
     name="ExecutionContext",

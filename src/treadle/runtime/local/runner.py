@@ -42,6 +42,13 @@ __all__ = ["ExecutionRun", "LeaseLost"]
 log = logging.getLogger(__name__)
 
 
+#: How long entries that need not be durable yet (observations, timers, phases) wait for
+#: company: a step's `task.started` then rides along with the commit its effect result
+#: needs anyway instead of costing a commit of its own (a chain of calls made ~1.5 commits
+#: a step before, ~1 now). Still written promptly when the run has no effect in flight.
+_RIDE_ALONG_SECONDS = 0.002
+
+
 class LeaseLost(RuntimeError):
     """Another worker holds the execution now: this one must stop writing."""
 
@@ -83,6 +90,7 @@ class ExecutionRun:
         self.cancelling = False
         self.stopping = False
         self._flush_scheduled = False
+        self._flush_timer: asyncio.TimerHandle | None = None
         self._last: asyncio.Future[None] | None = None
         self._status: dict[str, Any] = {}
         self._status_force = False
@@ -123,6 +131,9 @@ class ExecutionRun:
             self.buffer("phase", {"phase": "running"})
             self._status["phase"] = "running"
             self._status_force = True
+            # Now, not with the first effect: the engine may end before it performs one,
+            # and the final phase must not overwrite `running` before it was written.
+            self._flush()
         self.effects = JournalEffects(
             self, loaded.replay, max_branches=self.worker.settings.max_concurrent_branches
         )
@@ -290,10 +301,13 @@ class ExecutionRun:
     def _schedule_flush(self) -> None:
         if not self._flush_scheduled:
             self._flush_scheduled = True
-            asyncio.get_running_loop().call_soon(self._flush)
+            self._flush_timer = asyncio.get_running_loop().call_later(_RIDE_ALONG_SECONDS, self._flush)
 
     def _flush(self) -> None:
         self._flush_scheduled = False
+        if self._flush_timer is not None:
+            self._flush_timer.cancel()
+            self._flush_timer = None
         self._take_status(force=False)
         if not self.batch or self.lost:
             return

@@ -14,13 +14,20 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 from treadle.resources import ResourceService, WorkflowExecution
-from treadle.resources.kinds import UPDATE_EXECUTION_STATUS
+from treadle.resources.kinds import RECORD_EXECUTION_STATUS, UPDATE_EXECUTION_STATUS
 from treadle.resources.phases import TRANSITIONS, Phase
 from treadle.resources.pipeline import Operation, run
 from treadle.resources.steps import from_row
 from treadle.store import JournalEntry, Transaction
 
-__all__ = ["apply_status", "create_execution", "end_offline", "load_execution", "move_to"]
+__all__ = [
+    "apply_status",
+    "create_execution",
+    "end_offline",
+    "load_execution",
+    "move_to",
+    "record_status",
+]
 
 
 def _operation(service: ResourceService, tx: Transaction, kind: str, actor: str, **fields: Any) -> Operation:
@@ -47,6 +54,19 @@ def apply_status(
     op = _operation(service, tx, "WorkflowExecution", "runtime", input=dict(update), id=execution_id)
     run(UPDATE_EXECUTION_STATUS, op)
     return cast(WorkflowExecution, op.result)
+
+
+def record_status(
+    service: ResourceService, tx: Transaction, execution_id: str, update: Mapping[str, Any]
+) -> None:
+    """`apply_status` for the runtime's writer: the same pipeline, without reading the
+    execution back as a model (it would cost as much as the write, and nobody reads it).
+
+    Raises:
+        NotFound, FailedPrecondition (an impossible transition), InvalidArgument.
+    """
+    op = _operation(service, tx, "WorkflowExecution", "runtime", input=dict(update), id=execution_id)
+    run(RECORD_EXECUTION_STATUS, op)
 
 
 def load_execution(service: ResourceService, tx: Transaction, execution_id: str) -> WorkflowExecution | None:

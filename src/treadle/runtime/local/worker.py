@@ -25,7 +25,7 @@ from treadle.effects import Dispatcher
 from treadle.resources import ResourceService
 from treadle.runtime.local.runner import ExecutionRun
 from treadle.runtime.local.settings import RuntimeSettings
-from treadle.runtime.local.transitions import apply_status
+from treadle.runtime.local.transitions import record_status
 from treadle.runtime.local.writer import Writer
 from treadle.store import Claim
 
@@ -50,7 +50,7 @@ class Worker:
         self.settings = settings
         self.worker_id = worker_id
         self.deliver = deliver
-        self.writer = Writer(service.store, lambda tx, id, update: apply_status(service, tx, id, update))
+        self.writer = Writer(service.store, lambda tx, id, update: record_status(service, tx, id, update))
         self.dispatcher = Dispatcher(allow_run=settings.allow_run)
         self.runs: dict[str, ExecutionRun] = {}
         #: Leases are renewed on their own thread, never queued behind loads.
