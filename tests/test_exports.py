@@ -145,6 +145,8 @@ EXPORTS: dict[str, set[str]] = {
         "RunOptions",
         "RunOutcome",
         "RunRequest",
+        "StoreProgressSink",
+        "TemporalRuntime",
         "TreadleActivities",
         "TreadleWorkflow",
         "build_worker",

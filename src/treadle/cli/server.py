@@ -11,6 +11,14 @@ import typer
 
 from treadle.cli.functions import FunctionsOption, load_functions
 from treadle.cli.remote import EXIT_USAGE, fail
+from treadle.cli.temporal import (
+    NamespaceOption,
+    Runtime,
+    RuntimeOption,
+    TaskQueueOption,
+    TemporalAddressOption,
+    require_temporal_address,
+)
 from treadle.settings import InvalidSetting, Settings
 
 if TYPE_CHECKING:
@@ -37,8 +45,24 @@ def server_command(
     allow_run: Annotated[
         bool, typer.Option("--allow-run", help="Let workflows start processes (run: shell|script|container).")
     ] = False,
+    runtime_name: RuntimeOption = Runtime.local,
+    temporal_address: TemporalAddressOption = None,
+    namespace: NamespaceOption = "default",
+    task_queue: TaskQueueOption = "treadle",
+    temporal_worker: Annotated[
+        bool,
+        typer.Option(
+            "--temporal-worker/--no-temporal-worker",
+            help="With --runtime temporal: also run a Temporal worker in this process.",
+        ),
+    ] = True,
 ) -> None:
     """Serve the HTTP API (OpenAPI at /openapi.json) and run executions in a local worker.
+
+    With --runtime temporal, executions run as Temporal workflows instead (id = the
+    execution id); their workers report progress to this store (`treadle worker
+    --runtime temporal --database-url ...`, or the one this process runs unless
+    --no-temporal-worker).
 
     Listens on 127.0.0.1 unless --host says otherwise; another address requires
     TREADLE_API_TOKEN, which clients then send as `Authorization: Bearer <token>`.
@@ -47,6 +71,7 @@ def server_command(
     Example: treadle server --port 8080 --database-url sqlite:///./treadle.db
     """
     load_functions(function_modules, "server")
+    address = require_temporal_address(runtime_name, temporal_address, "server")
     # Imported here: the other commands should not pay for FastAPI and uvicorn.
     import uvicorn
 
@@ -69,14 +94,25 @@ def server_command(
     if database_url:
         settings = dataclasses.replace(settings, database_url=database_url)
     service = ResourceService.open(settings)
-    runtime = local_runtime(service, allow_run=allow_run)
+    if address is not None:
+        runtime = temporal_runtime(
+            service,
+            address=address,
+            namespace=namespace,
+            task_queue=task_queue,
+            worker=temporal_worker,
+            allow_run=allow_run,
+        )
+    else:
+        runtime = local_runtime(service, allow_run=allow_run)
     app = create_app(service, runtime=runtime, settings=settings, token=token)
     log.info(
-        "treadle server on http://%s:%s (store %s, worker %s)",
+        "treadle server on http://%s:%s (store %s, runtime %s, worker %s)",
         host,
         port,
         service.store.dialect,
-        "on" if runtime is not None else "off",
+        f"temporal {address}/{namespace}/{task_queue}" if address is not None else "local",
+        "off" if runtime is None or (address is not None and not temporal_worker) else "on",
     )
     uvicorn.run(app, host=host, port=port, log_config=None, access_log=False, timeout_graceful_shutdown=5)
 
@@ -89,3 +125,26 @@ def local_runtime(service: ResourceService, *, allow_run: bool) -> Any:
         log.warning("no local runtime (%s): serving the API without a worker; /ready says so", error)
         return None
     return LocalRuntime(service, RuntimeSettings.from_env(allow_run=allow_run))
+
+
+def temporal_runtime(
+    service: ResourceService,
+    *,
+    address: str,
+    namespace: str,
+    task_queue: str,
+    worker: bool,
+    allow_run: bool,
+) -> Any:
+    """The Temporal runtime: executions as workflows, with an in-process worker if `worker`."""
+    # Imported here: the Temporal SDK is only paid for by those who use it.
+    from treadle.runtime.temporal.control import TemporalRuntime
+
+    return TemporalRuntime(
+        service,
+        address=address,
+        namespace=namespace,
+        task_queue=task_queue,
+        worker=worker,
+        allow_run=allow_run,
+    )

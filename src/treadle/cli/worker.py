@@ -8,6 +8,7 @@ variables (see docs/runtime.md).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from typing import Annotated
 
@@ -60,17 +61,29 @@ def worker_command(
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     address = require_temporal_address(runtime, temporal_address, "worker")
     if address is not None:
-        _run_temporal_worker(address, namespace, task_queue, allow_run)
+        _run_temporal_worker(address, namespace, task_queue, allow_run, database_url)
         return
     settings = RuntimeSettings.from_env(max_running=concurrency, allow_run=allow_run or None)
     asyncio.run(serve(database_url, settings, worker_id))
 
 
-def _run_temporal_worker(address: str, namespace: str, task_queue: str, allow_run: bool) -> None:
+def _run_temporal_worker(
+    address: str, namespace: str, task_queue: str, allow_run: bool, database_url: str | None
+) -> None:
+    """A Temporal worker; with --database-url its runs' progress goes to that store (the
+    server's), else it is kept in memory."""
     # Imported here: the Temporal SDK is only paid for by those who use it.
     from treadle.runtime.temporal.worker import run_worker
 
+    progress = None
+    if database_url:
+        from treadle.resources import ResourceService
+        from treadle.runtime.temporal.store import StoreProgressSink
+        from treadle.settings import Settings
+
+        settings = dataclasses.replace(Settings.from_env(), database_url=database_url)
+        progress = StoreProgressSink(ResourceService.open(settings))
     try:
-        asyncio.run(run_worker(address, namespace, task_queue, allow_run=allow_run))
+        asyncio.run(run_worker(address, namespace, task_queue, allow_run=allow_run, progress=progress))
     except KeyboardInterrupt:
         return

@@ -159,7 +159,8 @@ class EmitRequest:
 class ProgressBatch:
     """Observer events since the last batch, in order, for the progress activity.
 
-    Each event is `{"kind": "phase"|"task"|"decision", "at": iso, ...}`; `sequence` counts
+    Each event is `{"kind": "phase"|"task"|"decision", "at": iso, ...}` (the terminal
+    phase also carries the run's `output`); `sequence` counts
     batches within the execution, so a sink can drop a batch it already applied (the
     progress activity is retried by Temporal, unlike calls: it is treadle's own, idempotent).
     """

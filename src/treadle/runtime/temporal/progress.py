@@ -28,6 +28,7 @@ from treadle.runtime.temporal.messages import Carried, ProgressBatch
 __all__ = ["MemoryProgressSink", "ProgressRecorder", "ProgressSink"]
 
 Slot = tuple[str, int]
+_TERMINAL = frozenset({"completed", "faulted", "cancelled"})
 
 
 class ProgressSink(Protocol):
@@ -79,6 +80,7 @@ class ProgressRecorder:
         self.phases: list[list[str]] = list(carried.phases) if carried else []
         self.pending: list[dict[str, Any]] = []
         self.muted = False
+        self._end: dict[str, Any] | None = None
         self._suspend_on_start = False
         self._open: dict[Slot, dict[str, Any]] = {}
         self._prior: dict[Slot, list[dict[str, Any]]] = {}
@@ -101,7 +103,18 @@ class ProgressRecorder:
             return
         at = self._now()
         self.phases.append([phase, at])
-        self._queue("phase", {"phase": phase, "at": at, "error": error})
+        event = {"phase": phase, "at": at, "error": error}
+        if phase in _TERMINAL and self._queue_events:
+            self._end = event  # queued by `finish`, with the run's output
+            return
+        self._queue("phase", event)
+
+    def finish(self, output: Any) -> None:
+        """Queue the terminal phase with the run's output: the control plane records the
+        end of a run (phase, output or error) as one entry, as the local runtime does."""
+        end, self._end = self._end, None
+        if end is not None and not self.muted:
+            self._queue("phase", {**end, "output": output})
 
     def suspend(self, suspended: bool) -> None:
         """The run was suspended or resumed (before it started: once it is running)."""

@@ -398,6 +398,7 @@ class TreadleWorkflow:
         self, request: RunRequest, result: RunResult, reporter: asyncio.Task[None] | None
     ) -> RunOutcome:
         self._status = result.status
+        self._recorder.finish(result.output if result.status == "completed" else None)
         await self._close_reporter(reporter)
         return RunOutcome(
             execution_id=request.execution_id,

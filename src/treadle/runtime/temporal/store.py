@@ -1,0 +1,332 @@
+"""Progress of runs on Temporal, written to treadle's store: the control plane's UpdateStatus.
+
+`StoreProgressSink` is the `ProgressSink` of a worker that serves a treadle server
+(`treadle worker --runtime temporal --database-url ...`, or the server's own worker). It
+turns each batch of the workflow's observer events into what the local runtime records
+for the same run, in one transaction:
+
+- journal observation entries (`STREAMED_JOURNAL_TYPES`, the SSE stream) with the same
+  data, snapshots with secret values redacted;
+- a stage per task run that ended, a decision row per branch taken;
+- the status (`phase`, `tasks[]`, `output`, `error`, times) through the UpdateStatus
+  pipeline, one phase step at a time (so `pending -> running -> completed` passes the
+  lifecycle rules).
+
+Batches come at least once (the progress activity is retried, possibly on another worker
+after a `kill -9`), so each batch's sequence number is journalled as a bookkeeping entry
+(`temporal.progress`, not streamed) in the same transaction, and a batch at or below it is
+dropped. A batch for an execution that already ended (cancelled before its workflow
+reported) or was deleted is dropped too: a run's bookkeeping must not fail the run.
+
+`load_run` reads what a workflow start needs (document snapshot, input, secrets), shared
+with `TemporalRuntime`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from treadle.resources import (
+    ExecutionContext,
+    FailedPrecondition,
+    ListQuery,
+    NotFound,
+    ResourceService,
+    SecretValue,
+    WorkflowExecution,
+    WorkflowInstance,
+)
+from treadle.resources.phases import TERMINAL
+from treadle.resources.steps import from_row
+from treadle.runtime.local.recorder import redactor
+from treadle.runtime.local.transitions import apply_status
+from treadle.runtime.temporal.messages import ProgressBatch
+from treadle.store import Decision, JournalEntry, Stage, Transaction
+
+__all__ = ["MARKER", "LoadedRun", "StoreProgressSink", "load_run"]
+
+log = logging.getLogger(__name__)
+
+#: The bookkeeping journal entry holding the last applied batch's sequence.
+MARKER = "temporal.progress"
+
+
+@dataclass
+class LoadedRun:
+    """An execution as a workflow start needs it."""
+
+    execution: WorkflowExecution
+    secrets: dict[str, Any]
+    secret_values: list[str]
+
+
+def load_run(service: ResourceService, tx: Transaction, execution_id: str) -> LoadedRun | None:
+    """The execution (secrets revealed), the `$secrets` values of its instance's env, its
+    `runtime_env` and its contexts (later ones win) and the secret strings to redact."""
+    row = tx.executions.get(execution_id)
+    if row is None:
+        return None
+    kinds, cipher = service.kinds, service.cipher
+    execution: WorkflowExecution = from_row(kinds["WorkflowExecution"], row, cipher, reveal=True)
+    maps: list[Mapping[str, SecretValue]] = []
+    instance_row = tx.instances.get(row["instance_id"])
+    if instance_row is not None:
+        instance: WorkflowInstance = from_row(kinds["WorkflowInstance"], instance_row, cipher, reveal=True)
+        maps.append(instance.spec.env)
+    maps.append(execution.spec.runtime_env)
+    for context_row in tx.contexts.list(ListQuery(execution_id=execution_id, page_size=1000)).items:
+        context: ExecutionContext = from_row(kinds["ExecutionContext"], context_row, cipher, reveal=True)
+        maps.append(context.spec.data)
+    values: dict[str, Any] = {}
+    secret_values: list[str] = []
+    for entries in maps:
+        for name, entry in entries.items():
+            values[name] = entry.value
+            if entry.is_secret:
+                secret_values.extend(_strings(entry.value))
+    return LoadedRun(execution, values, secret_values)
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value] if len(value) >= 3 else []
+    if isinstance(value, dict):
+        return [s for item in value.values() for s in _strings(item)]
+    if isinstance(value, list):
+        return [s for item in value for s in _strings(item)]
+    return []
+
+
+def _time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+class StoreProgressSink:
+    """Writes progress batches to the store of `service` (one transaction per batch)."""
+
+    def __init__(self, service: ResourceService) -> None:
+        self.service = service
+        self._redactors: dict[str, Callable[[Any], Any]] = {}
+
+    async def report(self, batch: ProgressBatch) -> None:
+        """Apply `batch` in a thread (the store is synchronous)."""
+        await asyncio.to_thread(self.apply, batch)
+
+    def apply(self, batch: ProgressBatch) -> bool:
+        """Apply `batch` unless it was applied already; whether it was applied."""
+        try:
+            with self.service.store.begin() as tx:
+                return self._apply(tx, batch)
+        except (NotFound, FailedPrecondition) as error:
+            log.warning(
+                "execution %s: progress batch %d dropped: %s", batch.execution_id, batch.sequence, error
+            )
+            return False
+
+    def _apply(self, tx: Transaction, batch: ProgressBatch) -> bool:
+        execution_id = batch.execution_id
+        row = tx.executions.get(execution_id, for_update=True)  # serializes batches (PostgreSQL)
+        if row is None:
+            raise NotFound("WorkflowExecution", execution_id)
+        if batch.sequence <= _applied(tx, execution_id):
+            return False
+        phase: str = row["phase"]
+        if phase in TERMINAL:
+            raise FailedPrecondition("WorkflowExecution", execution_id, f"the execution is {phase}")
+        redact = self._redactor(tx, execution_id)
+        stored = row["body"].get("status", {}).get("tasks") or []
+        projection = _Projection(execution_id, redact, phase, _stage_runs(tx, execution_id), stored)
+        for event in batch.events:
+            projection.add(event)
+        projection.entries.append(JournalEntry(MARKER, {"sequence": batch.sequence}))
+        for update in projection.updates():
+            apply_status(self.service, tx, execution_id, update)
+        tx.journal.append(execution_id, projection.entries)
+        tx.stages.append(projection.stages)
+        tx.decisions.append(projection.decisions)
+        if projection.ended:
+            self._redactors.pop(execution_id, None)
+            tx.runtime.delete_contexts(execution_id)
+        return True
+
+    def _redactor(self, tx: Transaction, execution_id: str) -> Callable[[Any], Any]:
+        redact = self._redactors.get(execution_id)
+        if redact is None:
+            loaded = load_run(self.service, tx, execution_id)
+            redact = redactor(loaded.secret_values if loaded is not None else [])
+            if len(self._redactors) > 10_000:
+                self._redactors.clear()
+            self._redactors[execution_id] = redact
+        return redact
+
+
+def _applied(tx: Transaction, execution_id: str) -> int:
+    """The sequence of the last batch applied (0: none): the newest marker entry."""
+    last = tx.journal.last_seq(execution_id)
+    if last == 0:
+        return 0
+    tail = tx.journal.read(execution_id, after=last - 1)
+    entries = tail if tail and tail[-1].type == MARKER else tx.journal.read(execution_id)
+    for entry in reversed(entries):
+        if entry.type == MARKER:
+            return int(entry.data["sequence"])
+    return 0
+
+
+def _stage_runs(tx: Transaction, execution_id: str) -> dict[str, int]:
+    runs: dict[str, int] = {}
+    for stage in tx.stages.list(execution_id):
+        runs[stage.node] = runs.get(stage.node, 0) + 1
+    return runs
+
+
+class _Projection:
+    """One batch's events as journal entries, stages, decisions and status steps."""
+
+    def __init__(
+        self,
+        execution_id: str,
+        redact: Callable[[Any], Any],
+        phase: str,
+        runs: dict[str, int],
+        stored_tasks: list[dict[str, Any]],
+    ) -> None:
+        self.execution_id = execution_id
+        self.stored_tasks = stored_tasks
+        self.redact = redact
+        self.phase = phase
+        self.runs = runs
+        self.entries: list[JournalEntry] = []
+        self.stages: list[Stage] = []
+        self.decisions: list[Decision] = []
+        self.ended = False
+        self._steps: list[dict[str, Any]] = []
+        self._tasks: dict[str, dict[str, Any]] = {}
+
+    def add(self, event: Mapping[str, Any]) -> None:
+        kind = event.get("kind")
+        if kind == "task":
+            self._task(event)
+        elif kind == "decision":
+            self._decision(event)
+        elif kind == "phase":
+            self._phase(event)
+
+    def updates(self) -> list[dict[str, Any]]:
+        """The status reports, in order; the last one carries the tasks left."""
+        steps = self._steps
+        if self._tasks:
+            steps.append({"tasks": list(self._tasks.values())})
+            self._tasks = {}
+        return steps
+
+    def _phase(self, event: Mapping[str, Any]) -> None:
+        phase = event["phase"]
+        if phase == "pending" or phase == self.phase:
+            return  # the engine's start: the execution is pending already
+        at = _time(event.get("at"))
+        data: dict[str, Any] = {"phase": phase}
+        update: dict[str, Any] = {"phase": phase}
+        if self._tasks:
+            update["tasks"] = list(self._tasks.values())
+            self._tasks = {}
+        if phase == "completed":
+            data["output"] = update["output"] = self.redact(event.get("output"))
+        if event.get("error") is not None:
+            data["error"] = update["error"] = event["error"]
+        if phase in TERMINAL:
+            self.ended = True
+            if phase == "cancelled":
+                self._cancel_running(update, at)
+        self.entries.append(JournalEntry("phase", data, at))
+        self._steps.append(update)
+        self.phase = phase
+
+    def _cancel_running(self, update: dict[str, Any], at: datetime | None) -> None:
+        """Tasks still running when the run was cancelled end cancelled (as locally)."""
+        reported = {task["path"] for task in update.get("tasks", [])}
+        tasks = update.get("tasks", []) + [dict(t) for t in self.stored_tasks if t["path"] not in reported]
+        for task in tasks:
+            if task.get("phase") == "running":
+                task["phase"] = "cancelled"
+                task["completed_at"] = at
+        if tasks:
+            update["tasks"] = tasks
+
+    def _task(self, event: Mapping[str, Any]) -> None:
+        status = event["status"]
+        started_at, completed_at = _time(event.get("started_at")), _time(event.get("completed_at"))
+        data: dict[str, Any] = {
+            "name": event["name"],
+            "path": event["path"],
+            "position": event["position"],
+            "attempt": event["attempt"],
+        }
+        error = event.get("error")
+        path = event["path"]
+        self._tasks[path] = {
+            "name": event["name"],
+            "path": path,
+            "phase": status,
+            "attempt": event["attempt"] + 1,
+            "started_at": started_at,
+            "completed_at": completed_at,
+            "error": error,
+        }
+        if status == "running":
+            data["input"] = self.redact(event.get("input"))
+            self.entries.append(JournalEntry("task.started", data, started_at))
+            return
+        if status == "completed":
+            data["output"] = self.redact(event.get("output"))
+        elif status == "faulted":
+            data["error"] = error
+        self.entries.append(JournalEntry("task." + status, data, completed_at))
+        iteration = self.runs.get(path, 0)
+        self.runs[path] = iteration + 1
+        duration = (
+            (completed_at - started_at).total_seconds() * 1000.0
+            if started_at is not None and completed_at is not None
+            else None
+        )
+        self.stages.append(
+            Stage(
+                execution_id=self.execution_id,
+                node=path,
+                status=status,
+                iteration=iteration,
+                input=self.redact(event.get("input")),
+                output=self.redact(event.get("output")) if status in ("completed", "skipped") else None,
+                error=error,
+                started_at=started_at,
+                completed_at=completed_at,
+                duration_ms=duration,
+            )
+        )
+
+    def _decision(self, event: Mapping[str, Any]) -> None:
+        data = {
+            "from": event["from_node"],
+            "to": event["to_node"],
+            "case": event["case"],
+            "result": event["result"],
+            "reason": event["reason"],
+        }
+        at = _time(event.get("at")) or datetime.now(UTC)
+        self.entries.append(JournalEntry("decision", data, at))
+        self.decisions.append(
+            Decision(
+                execution_id=self.execution_id,
+                from_node=event["from_node"],
+                to_node=event["to_node"],
+                case_name=event["case"],
+                result=event["result"],
+                reason=event["reason"],
+                at=at,
+            )
+        )
