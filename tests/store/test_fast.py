@@ -1,0 +1,123 @@
+"""The raw SQLite appender writes what SQLAlchemy writes, and never waits long for a lock."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from treadle.store import Decision, Stage, Store
+from treadle.store._fast import RawAppender, raw_appends_supported
+
+NOW = datetime(2025, 1, 1, 12, 30, 0, 120_000, tzinfo=UTC)
+
+
+def _row(kind: str, id: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "id": id,
+        "slug": id,
+        "name": id,
+        "org": "",
+        "owner": "",
+        "version": 1,
+        "created_at": NOW,
+        "updated_at": NOW,
+        "labels": {},
+        "body": {"kind": kind},
+        **extra,
+    }
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Path) -> Store:
+    store = Store.open(f"sqlite:///{tmp_path / 'treadle.db'}", migrate=True)
+    with store.begin() as tx:
+        tx.workflows.insert(_row("Workflow", "wfl-1"))
+        tx.instances.insert(_row("WorkflowInstance", "win-1", workflow_id="wfl-1"))
+        for id in ("wex-raw", "wex-sa"):
+            tx.executions.insert(
+                _row("WorkflowExecution", id, instance_id="win-1", workflow_id="wfl-1", phase="running")
+            )
+    return store
+
+
+def _records(execution_id: str) -> tuple[list[dict[str, Any]], list[Stage], list[Decision]]:
+    at = NOW.astimezone(timezone(timedelta(hours=2))) + timedelta(seconds=1)  # converted to UTC
+    journal = [
+        {
+            "execution_id": execution_id,
+            "seq": 1,
+            "type": "effect",
+            "data": {"key": "/do/0", "value": [1, "a"]},
+            "at": at,
+        },
+        {"execution_id": execution_id, "seq": 2, "type": "phase", "data": None, "at": at},
+    ]
+    stages = [
+        Stage(
+            execution_id, "/do/0/a", "completed", input={"x": 1}, output=None, started_at=NOW, duration_ms=1.5
+        ),
+        Stage(execution_id, "/do/1/b", "faulted", iteration=2, error={"status": 500}, completed_at=at),
+    ]
+    decisions = [Decision(execution_id, "/do/0", "/do/2", case_name="even", result=True, at=NOW)]
+    return journal, stages, decisions
+
+
+def _read(store: Store, execution_id: str) -> tuple[Any, ...]:
+    with store.begin(write=False) as tx:
+        journal = [(e.seq, e.type, e.data, e.at) for e in tx.journal.read(execution_id)]
+        stages = [{**vars(s), "id": None, "execution_id": None} for s in tx.stages.list(execution_id)]
+        decisions = [{**vars(d), "id": None, "execution_id": None} for d in tx.decisions.list(execution_id)]
+        raw = tx.connection.exec_driver_sql(
+            "SELECT data, at FROM execution_journal WHERE execution_id = ? ORDER BY seq", (execution_id,)
+        ).all()
+    return journal, stages, decisions, [tuple(r) for r in raw]
+
+
+def test_raw_rows_read_back_as_sqlalchemy_rows(sqlite_store: Store) -> None:
+    assert raw_appends_supported(sqlite_store.engine)
+    appender = RawAppender(sqlite_store.engine)
+    try:
+        appender.append(*_records("wex-raw"))
+    finally:
+        appender.close()
+    journal, stages, decisions = _records("wex-sa")
+    with sqlite_store.begin() as tx:
+        tx.runtime.append_journal(journal)
+        tx.stages.append(stages)
+        tx.decisions.append(decisions)
+    assert _read(sqlite_store, "wex-raw") == _read(sqlite_store, "wex-sa")
+
+
+def test_a_seq_conflict_rolls_everything_back(sqlite_store: Store) -> None:
+    appender = RawAppender(sqlite_store.engine)
+    journal, stages, decisions = _records("wex-raw")
+    appender.append(journal[:1], [], [])
+    with pytest.raises(sqlite3.IntegrityError):
+        appender.append(journal, stages, decisions)
+    appender.close()
+    assert len(_read(sqlite_store, "wex-raw")[0]) == 1
+    assert _read(sqlite_store, "wex-raw")[1] == []
+
+
+def test_a_held_write_lock_fails_fast_with_a_short_busy_timeout(sqlite_store: Store) -> None:
+    appender = RawAppender(sqlite_store.engine, busy_timeout_ms=1, autocheckpoint=False)
+    with sqlite_store.begin() as tx:
+        tx.connection.exec_driver_sql("SELECT 1")  # BEGIN IMMEDIATE holds the write lock
+        started = datetime.now(UTC)
+        with pytest.raises(sqlite3.OperationalError):
+            appender.append(*_records("wex-raw"))
+        assert datetime.now(UTC) - started < timedelta(milliseconds=500)
+    appender.append(*_records("wex-raw"))
+    appender.checkpoint()
+    appender.close()
+    assert len(_read(sqlite_store, "wex-raw")[0]) == 2
+
+
+def test_only_sqlite_files_take_the_raw_path(tmp_path: Path) -> None:
+    memory = Store.open("sqlite://")
+    assert not raw_appends_supported(memory.engine)
+    memory.dispose()
