@@ -12,8 +12,9 @@ import json
 import signal
 import sys
 import time
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 import yaml
@@ -36,6 +37,8 @@ from treadle.runtime.memory import MemoryEffects, RecordingObserver
 from treadle.runtime.redaction import Redactor
 from treadle.runtime.secrets import SecretsFileError, load_secrets
 from treadle.runtime.subflows import SubWorkflowRun, WorkflowCatalog
+
+T = TypeVar("T")
 
 EXIT_COMPLETED = 0
 EXIT_FAULTED = 1
@@ -133,38 +136,40 @@ async def _execute(
 ) -> _Outcome:
     execution_id = f"wex-{ULID()}"
     observer = RecordingObserver()
-    interrupted = False
     async with Dispatcher(allow_run=allow_run) as dispatcher:
         effects = MemoryEffects(call_handler=dispatcher.call)
         dispatcher.register("workflow", SubWorkflowRun(catalog, effects))
         for event in events:
             # Unclaimed events wait on the bus until a `listen` takes them.
             effects.bus.publish(event)
-        run = asyncio.ensure_future(
-            run_workflow(
-                workflow,
-                workflow_input,
-                effects,
-                execution_id=execution_id,
-                observer=observer,
-                secrets=secrets,
-            )
+        running = run_workflow(
+            workflow, workflow_input, effects, execution_id=execution_id, observer=observer, secrets=secrets
         )
-
-        def interrupt() -> None:
-            nonlocal interrupted
-            interrupted = True
-            run.cancel()
-
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, interrupt)
-        try:
-            result = await run
-        finally:
-            for signum in (signal.SIGINT, signal.SIGTERM):
-                loop.remove_signal_handler(signum)
+        result, interrupted = await _until_interrupted(running)
     return _Outcome(execution_id, result, observer, interrupted)
+
+
+async def _until_interrupted(running: Coroutine[Any, Any, T]) -> tuple[T, bool]:
+    """Await a run; Ctrl-C or SIGTERM cancels it (the run then ends `cancelled`).
+
+    Returns the run's result and whether the user interrupted it.
+    """
+    task = asyncio.ensure_future(running)
+    interrupted = False
+
+    def interrupt() -> None:
+        nonlocal interrupted
+        interrupted = True
+        task.cancel()
+
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, interrupt)
+    try:
+        return await task, interrupted
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
 
 
 class _TemporalTarget:
@@ -186,41 +191,26 @@ async def _execute_on_temporal(
     from treadle.runtime.temporal.client import run_once
 
     execution_id = f"wex-{ULID()}"
-    interrupted = False
-    run = asyncio.ensure_future(
-        run_once(
-            workflow,
-            workflow_input,
-            address=target.address,
-            namespace=target.namespace,
-            task_queue=target.task_queue,
-            execution_id=execution_id,
-            secrets=secrets,
-            events=events,
-            allow_run=allow_run,
-            # Always bring a worker: Temporal lists a worker that just exited as polling
-            # for about a minute, so "only when none is running" would make a second
-            # run in a row wait that long. Extra workers on a queue only share the work.
-            worker="always",
-        )
+    running = run_once(
+        workflow,
+        workflow_input,
+        address=target.address,
+        namespace=target.namespace,
+        task_queue=target.task_queue,
+        execution_id=execution_id,
+        secrets=secrets,
+        events=events,
+        allow_run=allow_run,
+        # Always bring a worker: Temporal lists a worker that just exited as polling
+        # for about a minute, so "only when none is running" would make a second
+        # run in a row wait that long. Extra workers on a queue only share the work.
+        worker="always",
     )
-
-    def interrupt() -> None:
-        nonlocal interrupted
-        interrupted = True
-        run.cancel()
-
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, interrupt)
     try:
-        result, observer = await run
+        (result, observer), interrupted = await _until_interrupted(running)
     except Exception as error:  # an unreachable cluster is the user's setup, not a fault
         typer.echo(f"treadle run: cannot run on Temporal at {target.address}: {error}", err=True)
         raise typer.Exit(EXIT_USAGE) from None
-    finally:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(signum)
     return _Outcome(execution_id, result, observer, interrupted)
 
 
