@@ -2,10 +2,10 @@
 
 50 executions of a workflow with several steps (HTTP calls to a counter server on
 127.0.0.1, a wait long enough to unload, a fork) run in a `treadle server` process (on
-SQLite) that is killed with `kill -9` and restarted several times. Every execution must complete with the right
-output, no step whose result was journalled may reach the counter server again, and the
-journal, stages and status must agree. On PostgreSQL two workers share the work and one
-of them is killed repeatedly.
+SQLite) that is killed with `kill -9` and restarted several times. Every execution must
+complete with the right output, no step whose result was journalled may reach the
+counter server again, and the journal, stages and status must agree. On PostgreSQL two
+`treadle worker` processes share the work and one of them is killed repeatedly.
 """
 
 from __future__ import annotations
