@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -93,6 +94,10 @@ def test_request_ids_are_echoed_or_made_up(api: httpx.Client) -> None:
 def test_access_log_lines_carry_the_request_id(api: httpx.Client, caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.INFO, logger="treadle.access"):
         api.get("/v1/workflows", headers={"X-Request-ID": "req-7"})
+        # The server thread logs the request after the response reached the client.
+        deadline = time.monotonic() + 10
+        while not any(r.name == "treadle.access" for r in caplog.records) and time.monotonic() < deadline:
+            time.sleep(0.01)
     record = next(r for r in caplog.records if r.name == "treadle.access")
     line = json.loads(JsonFormatter().format(record))
     assert line["request_id"] == "req-7" and line["status"] == 200 and line["path"] == "/v1/workflows"
