@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 import pytest
 
 from treadle.store import Decision, Stage, Store
-from treadle.store._fast import RawAppender, raw_appends_supported
+from treadle.store._fast import Busy, RawAppender, raw_appends_supported
 
 NOW = datetime(2025, 1, 1, 12, 30, 0, 120_000, tzinfo=UTC)
 
@@ -115,6 +116,42 @@ def test_a_held_write_lock_fails_fast_with_a_short_busy_timeout(sqlite_store: St
     appender.checkpoint()
     appender.close()
     assert len(_read(sqlite_store, "wex-raw")[0]) == 2
+
+
+def test_writers_of_one_process_queue_on_the_stores_lock(sqlite_store: Store) -> None:
+    assert sqlite_store.write_lock is not None
+    eager = RawAppender(sqlite_store.engine, write_lock=sqlite_store.write_lock)
+    patient = RawAppender(sqlite_store.engine, write_lock=sqlite_store.write_lock)
+    holding, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with sqlite_store.begin() as tx:
+            tx.connection.exec_driver_sql("SELECT 1")
+            holding.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert holding.wait(10)
+    with pytest.raises(Busy):
+        eager.append(*_records("wex-raw"), wait=False)  # gives up at once: nothing written
+    waiter = threading.Thread(target=patient.append, args=_records("wex-raw"))
+    waiter.start()
+    waiter.join(0.05)
+    assert waiter.is_alive()  # queued behind the transaction, not failed
+    release.set()
+    holder.join()
+    waiter.join(10)
+    assert not waiter.is_alive()
+    eager.close()
+    patient.close()
+    assert len(_read(sqlite_store, "wex-raw")[0]) == 2
+
+
+def test_postgresql_has_no_process_write_lock() -> None:
+    store = Store.open("postgresql://nobody@127.0.0.1:1/none")  # never connects
+    assert store.write_lock is None
+    store.dispose()
 
 
 def test_only_sqlite_files_take_the_raw_path(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import fields
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from sqlalchemy import Engine, Table
 
@@ -22,9 +22,21 @@ from treadle.settings import sqlite_path
 from treadle.store._records import Decision, Stage
 from treadle.store._tables import DECISIONS, JOURNAL, STAGES
 
-__all__ = ["RawAppender", "raw_appends_supported"]
+__all__ = ["Busy", "RawAppender", "raw_appends_supported"]
 
 _Processor = Callable[[Any], Any] | None
+
+
+class WriteLock(Protocol):
+    """The store's in-process write lock (`Store.write_lock`)."""
+
+    def acquire(self, blocking: bool = ..., timeout: float = ...) -> bool: ...
+
+    def release(self) -> None: ...
+
+
+class Busy(Exception):
+    """Another thread of this process holds the write lock (raised only when not waiting)."""
 
 
 def raw_appends_supported(engine: Engine) -> bool:
@@ -73,8 +85,14 @@ class RawAppender:
     """
 
     def __init__(
-        self, engine: Engine, *, busy_timeout_ms: int | None = None, autocheckpoint: bool = True
+        self,
+        engine: Engine,
+        *,
+        write_lock: WriteLock | None = None,
+        busy_timeout_ms: int | None = None,
+        autocheckpoint: bool = True,
     ) -> None:
+        self._write_lock = write_lock
         proxy = engine.raw_connection()
         proxy.detach()
         self._proxy = proxy
@@ -98,14 +116,37 @@ class RawAppender:
         journal: Sequence[Mapping[str, Any]],
         stages: Sequence[Stage],
         decisions: Sequence[Decision],
+        *,
+        wait: bool = True,
     ) -> None:
         """Insert everything in one `BEGIN IMMEDIATE` transaction and commit it.
 
+        Holds the store's `write_lock` (if given) meanwhile; `wait=False` gives up at once
+        when another thread of this process holds it.
+
         Raises:
-            sqlite3.OperationalError: the write lock was not free within the busy timeout
-                (nothing was written), or another database error (rolled back).
+            Busy: `wait=False` and the process's write lock is taken (nothing was written).
+            sqlite3.OperationalError: SQLite's write lock was not free within the busy
+                timeout (nothing was written), or another database error (rolled back).
             sqlite3.IntegrityError: a journal seq is taken (rolled back).
         """
+        lock = self._write_lock
+        if lock is None:
+            self._append(journal, stages, decisions)
+            return
+        if not lock.acquire(blocking=wait):
+            raise Busy("another thread is writing")
+        try:
+            self._append(journal, stages, decisions)
+        finally:
+            lock.release()
+
+    def _append(
+        self,
+        journal: Sequence[Mapping[str, Any]],
+        stages: Sequence[Stage],
+        decisions: Sequence[Decision],
+    ) -> None:
         cursor = self.connection.cursor()
         cursor.execute("BEGIN IMMEDIATE")
         try:

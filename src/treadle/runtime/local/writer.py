@@ -13,10 +13,11 @@ On a SQLite file, a batch of only journal rows, stages and decisions (what a ste
 no status report, no actions) is committed on the event loop itself when the writer is
 idle (nothing queued, no round in flight, so one execution's batches still commit in
 order): one raw `BEGIN IMMEDIATE` ... `COMMIT` (~0.1 ms for a step, value conversions
-included) instead of two thread hops and a SQLAlchemy transaction (~0.3 ms). That
-connection's busy timeout is 1 ms, so a write lock held by an API request never blocks
-the loop for long: on busy the batch goes to the writer thread, which waits for the lock
-as long as it must. The loop's connection never checkpoints the WAL (milliseconds of
+included) instead of two thread hops and a SQLAlchemy transaction (~0.3 ms). The loop
+never waits for a lock: it only tries the store's in-process write lock
+(`Store.write_lock`), and its connection's busy timeout for another process's lock is
+1 ms; when either is taken the batch goes to the writer thread, which waits as long as
+it must. The loop's connection never checkpoints the WAL (milliseconds of
 copying and fsync); the writer thread does, every `_CHECKPOINT_EVERY` loop commits. The
 writer thread too commits rounds of such batches on a raw connection. PostgreSQL always
 goes through the thread.
@@ -162,11 +163,14 @@ class Writer:
                     return False
                 if self._loop_appender is None:
                     self._loop_appender = RawAppender(
-                        self.store.engine, busy_timeout_ms=_LOOP_BUSY_TIMEOUT_MS, autocheckpoint=False
+                        self.store.engine,
+                        write_lock=self.store.write_lock,
+                        busy_timeout_ms=_LOOP_BUSY_TIMEOUT_MS,
+                        autocheckpoint=False,
                     )
-                self._loop_appender.append(batch.journal, batch.stages, batch.decisions)
+                self._loop_appender.append(batch.journal, batch.stages, batch.decisions, wait=False)
         except Exception:
-            # Busy (the lock is held elsewhere) or refused (a lost lease's seq conflict, a
+            # Busy (another thread or process holds the write lock) or refused (a lost lease's seq conflict, a
             # value that does not convert): the writer thread retries it through
             # SQLAlchemy and reports the error as every write does. Nothing was written.
             return False
@@ -213,7 +217,7 @@ class Writer:
 
     def _appender(self) -> RawAppender:
         if self._thread_appender is None:
-            self._thread_appender = RawAppender(self.store.engine)
+            self._thread_appender = RawAppender(self.store.engine, write_lock=self.store.write_lock)
         return self._thread_appender
 
     def _write_round(self, round_: list[_Waiter]) -> None:
