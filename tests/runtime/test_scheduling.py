@@ -209,3 +209,37 @@ async def test_retention_deletes_ended_executions_and_their_records(
     with store.begin(write=False) as tx:
         assert all(tx.executions.get(i) is None for i in ids)
         assert all(tx.journal.read(i) == [] and tx.stages.list(i) == [] for i in ids)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("backend", ["postgres"])
+def test_an_event_delivered_while_the_run_is_released_wakes_it(
+    service: ResourceService, store: Store
+) -> None:
+    """The worker releases the run as `waiting` while the delivery waits for its row lock:
+    the delivery must still see it waiting, and make it ready."""
+    workflow_id = create_workflow(service, document([{"x": {"set": {"a": 1}}}]))
+    execution_id = create_execution(service, workflow_id)
+    now = datetime.now(UTC)
+    with store.begin() as tx:
+        (claim,) = tx.runtime.claim("w", now=now, lease_until=now + timedelta(seconds=30), limit=1)
+    assert claim.execution_id == execution_id
+    releasing, woken = threading.Event(), threading.Event()
+
+    def deliver() -> None:
+        releasing.wait(10)
+        with store.begin() as tx:
+            tx.runtime.wake([execution_id], datetime.now(UTC))  # blocks on the row lock
+        woken.set()
+
+    deliverer = threading.Thread(target=deliver)
+    deliverer.start()
+    with store.begin() as tx:
+        assert tx.runtime.get_run(execution_id, for_update=True) is not None  # the release's lease check
+        releasing.set()
+        assert not woken.wait(0.3)  # the delivery is queued behind this transaction
+        assert tx.runtime.release(execution_id, "w", claim.epoch, state="waiting", wake_at=None, now=now)
+    deliverer.join(10)
+    with store.begin(write=False) as tx:
+        run = tx.runtime.get_run(execution_id)
+    assert run is not None and run["state"] == "ready"

@@ -158,3 +158,26 @@ def test_only_sqlite_files_take_the_raw_path(tmp_path: Path) -> None:
     memory = Store.open("sqlite://")
     assert not raw_appends_supported(memory.engine)
     memory.dispose()
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        NOW,
+        datetime(5, 1, 2, 3, 4, 5, tzinfo=UTC),
+        datetime(2025, 6, 30, 23, 59, 59, 999_999, tzinfo=timezone(timedelta(hours=-7))),
+        datetime(2025, 1, 1, tzinfo=timezone(timedelta(hours=2))),
+    ],
+)
+def test_timestamps_are_written_in_sqlalchemys_sqlite_form(sqlite_store: Store, value: datetime) -> None:
+    from sqlalchemy.dialects.sqlite import DATETIME
+
+    from treadle.store._tables import UTCDateTime
+
+    dialect = sqlite_store.engine.dialect
+    ours = UTCDateTime().bind_processor(dialect)
+    theirs = DATETIME().bind_processor(dialect)  # type: ignore[no-untyped-call]
+    assert ours is not None and theirs is not None
+    assert ours(value) == theirs(value.astimezone(UTC).replace(tzinfo=None))
+    with pytest.raises(ValueError, match="naive"):
+        ours(value.replace(tzinfo=None))

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Connection,
     and_,
     bindparam,
+    case,
     delete,
     exists,
     func,
@@ -265,13 +266,18 @@ class RuntimeRepository:
         if not ids:
             return
         c = RUNS.c
+        # One statement, both cases: on PostgreSQL an UPDATE that waited for a row lock
+        # re-reads the row it then changes. Two statements (waiting -> ready, then leased
+        # -> notify) lost the wake-up when a worker released the run as `waiting` while
+        # the second waited for its lock: the first had already seen it `leased`.
         self.connection.execute(
             update(RUNS)
-            .where(c.execution_id.in_(ids), c.state == "waiting")
-            .values(state="ready", updated_at=now)
-        )
-        self.connection.execute(
-            update(RUNS).where(c.execution_id.in_(ids), c.state == "leased").values(notify=True)
+            .where(c.execution_id.in_(ids), c.state.in_(("waiting", "leased")))
+            .values(
+                state=case((c.state == "waiting", "ready"), else_=c.state),
+                notify=case((c.state == "leased", True), else_=c.notify),
+                updated_at=case((c.state == "waiting", now), else_=c.updated_at),
+            )
         )
 
     def counts(self) -> dict[str, int]:
@@ -337,6 +343,12 @@ class RuntimeRepository:
             select(i.key, i.event).where(i.execution_id == execution_id, i.key.in_(list(keys)))
         )
         return {row[0]: row[1] for row in rows}
+
+    def has_inbox(self, execution_id: str) -> bool:
+        """Whether events were delivered to the execution that it has not consumed yet."""
+        i = EXECUTION_INBOX.c
+        found = self.connection.execute(select(i.key).where(i.execution_id == execution_id).limit(1))
+        return found.first() is not None
 
     def take_inbox(self, execution_id: str, key: str) -> None:
         """Remove a consumed event."""

@@ -407,8 +407,11 @@ class ExecutionRun:
         def release(tx: Transaction) -> None:
             row = _check_lease(tx, execution_id, owner, epoch)
             next_state = state
-            if state == "waiting" and row.get("notify"):
-                next_state = "ready"  # an event arrived while it was unloading
+            # An event arrived while it was unloading: the notify flag says so, unless a
+            # lease tick took the flag to a run whose listen was already stopping, so the
+            # inbox is asked too.
+            if state == "waiting" and (row.get("notify") or tx.runtime.has_inbox(execution_id)):
+                next_state = "ready"
             tx.runtime.release(
                 execution_id, owner, epoch, state=next_state, wake_at=wake_at, now=datetime.now(UTC)
             )
