@@ -25,9 +25,9 @@ from typing import TYPE_CHECKING, Any
 
 from treadle.dsl.models import Workflow
 from treadle.engine import RunResult, run_workflow
-from treadle.resources import ExecutionContext, ListQuery, SecretValue, WorkflowExecution, WorkflowInstance
+from treadle.resources import WorkflowExecution
 from treadle.resources.phases import TERMINAL
-from treadle.resources.steps import from_row
+from treadle.runtime.loading import load_run
 from treadle.runtime.local.journal import JournalEffects
 from treadle.runtime.local.recorder import Recorder, redactor
 from treadle.runtime.local.replay import EFFECT, Replay
@@ -428,40 +428,19 @@ class ExecutionRun:
     # -- loading ---------------------------------------------------------------------------
 
     def _load(self) -> _Loaded | None:
-        """Read the execution, its instance, contexts and journal in one read transaction."""
+        """Read the execution, its secrets and its journal in one read transaction."""
         service = self.worker.service
-        kinds, cipher = service.kinds, service.cipher
         with service.store.begin(write=False) as tx:
-            row = tx.executions.get(self.execution_id)
-            if row is None or row["phase"] in TERMINAL:
+            loaded = load_run(service, tx, self.execution_id)
+            if loaded is None or loaded.execution.status.phase in TERMINAL:
                 return None
-            instance_row = tx.instances.get(row["instance_id"])
-            context_rows = tx.contexts.list(ListQuery(execution_id=self.execution_id, page_size=1000)).items
             events = tx.journal.read(self.execution_id)
-        execution: WorkflowExecution = from_row(kinds["WorkflowExecution"], row, cipher, reveal=True)
-        maps: list[Mapping[str, SecretValue]] = []
-        if instance_row is not None:
-            instance: WorkflowInstance = from_row(
-                kinds["WorkflowInstance"], instance_row, cipher, reveal=True
-            )
-            maps.append(instance.spec.env)
-        maps.append(execution.spec.runtime_env)
-        for context_row in context_rows:
-            context: ExecutionContext = from_row(kinds["ExecutionContext"], context_row, cipher, reveal=True)
-            maps.append(context.spec.data)
-        values: dict[str, Any] = {}
-        secret_values: list[str] = []
-        for entries in maps:
-            for name, entry in entries.items():
-                values[name] = entry.value
-                if entry.is_secret:
-                    secret_values.extend(_strings(entry.value))
         return _Loaded(
-            execution=execution,
-            workflow=self.worker.build(execution.status.document or {}),
+            execution=loaded.execution,
+            workflow=self.worker.build(loaded.execution.status.document or {}),
             replay=Replay.build(events),
-            secrets=values,
-            secret_values=secret_values,
+            secrets=loaded.secrets,
+            secret_values=loaded.secret_values,
         )
 
 
@@ -470,13 +449,3 @@ def _check_lease(tx: Transaction, execution_id: str, owner: str, epoch: int) -> 
     if row is None or row["lease_owner"] != owner or row["epoch"] != epoch:
         raise LeaseLost(execution_id)
     return row
-
-
-def _strings(value: Any) -> list[str]:
-    if isinstance(value, str):
-        return [value] if len(value) >= 3 else []
-    if isinstance(value, dict):
-        return [s for item in value.values() for s in _strings(item)]
-    if isinstance(value, list):
-        return [s for item in value for s in _strings(item)]
-    return []

@@ -37,12 +37,13 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from treadle.resources import FailedPrecondition, ListQuery, NotFound, ResourceService, WorkflowExecution
 from treadle.resources.phases import TERMINAL
+from treadle.runtime.loading import load_run
 from treadle.runtime.local.retention import Retention
 from treadle.runtime.local.scheduler import Scheduler
 from treadle.runtime.local.transitions import apply_status, end_offline, load_execution, move_to
 from treadle.runtime.temporal.client import cancel, resume, send_event, start_execution, suspend
 from treadle.runtime.temporal.messages import RunOptions
-from treadle.runtime.temporal.store import StoreProgressSink, load_run
+from treadle.runtime.temporal.store import StoreProgressSink
 from treadle.store import JournalEntry
 
 __all__ = ["TemporalRuntime"]

@@ -18,8 +18,7 @@ after a `kill -9`), so each batch's sequence number is journalled as a bookkeepi
 dropped. A batch for an execution that already ended (cancelled before its workflow
 reported) or was deleted is dropped too: a run's bookkeeping must not fail the run.
 
-`load_run` reads what a workflow start needs (document snapshot, input, secrets), shared
-with `TemporalRuntime`.
+What a workflow start needs (document snapshot, input, secrets) is `treadle.runtime.loading`.
 """
 
 from __future__ import annotations
@@ -27,79 +26,27 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from treadle.resources import (
-    ExecutionContext,
     FailedPrecondition,
-    ListQuery,
     NotFound,
     ResourceService,
-    SecretValue,
-    WorkflowExecution,
-    WorkflowInstance,
 )
 from treadle.resources.phases import TERMINAL
-from treadle.resources.steps import from_row
+from treadle.runtime.loading import load_run
 from treadle.runtime.local.recorder import redactor
 from treadle.runtime.local.transitions import apply_status
 from treadle.runtime.temporal.messages import ProgressBatch
 from treadle.store import Decision, JournalEntry, Stage, Transaction
 
-__all__ = ["MARKER", "LoadedRun", "StoreProgressSink", "load_run"]
+__all__ = ["MARKER", "StoreProgressSink"]
 
 log = logging.getLogger(__name__)
 
 #: The bookkeeping journal entry holding the last applied batch's sequence.
 MARKER = "temporal.progress"
-
-
-@dataclass
-class LoadedRun:
-    """An execution as a workflow start needs it."""
-
-    execution: WorkflowExecution
-    secrets: dict[str, Any]
-    secret_values: list[str]
-
-
-def load_run(service: ResourceService, tx: Transaction, execution_id: str) -> LoadedRun | None:
-    """The execution (secrets revealed), the `$secrets` values of its instance's env, its
-    `runtime_env` and its contexts (later ones win) and the secret strings to redact."""
-    row = tx.executions.get(execution_id)
-    if row is None:
-        return None
-    kinds, cipher = service.kinds, service.cipher
-    execution: WorkflowExecution = from_row(kinds["WorkflowExecution"], row, cipher, reveal=True)
-    maps: list[Mapping[str, SecretValue]] = []
-    instance_row = tx.instances.get(row["instance_id"])
-    if instance_row is not None:
-        instance: WorkflowInstance = from_row(kinds["WorkflowInstance"], instance_row, cipher, reveal=True)
-        maps.append(instance.spec.env)
-    maps.append(execution.spec.runtime_env)
-    for context_row in tx.contexts.list(ListQuery(execution_id=execution_id, page_size=1000)).items:
-        context: ExecutionContext = from_row(kinds["ExecutionContext"], context_row, cipher, reveal=True)
-        maps.append(context.spec.data)
-    values: dict[str, Any] = {}
-    secret_values: list[str] = []
-    for entries in maps:
-        for name, entry in entries.items():
-            values[name] = entry.value
-            if entry.is_secret:
-                secret_values.extend(_strings(entry.value))
-    return LoadedRun(execution, values, secret_values)
-
-
-def _strings(value: Any) -> list[str]:
-    if isinstance(value, str):
-        return [value] if len(value) >= 3 else []
-    if isinstance(value, dict):
-        return [s for item in value.values() for s in _strings(item)]
-    if isinstance(value, list):
-        return [s for item in value for s in _strings(item)]
-    return []
 
 
 def _time(value: str | None) -> datetime | None:

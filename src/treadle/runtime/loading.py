@@ -1,0 +1,71 @@
+"""What a durable run reads before its engine starts, the same for both runtimes.
+
+The execution (its document snapshot and input, secrets revealed) and the `$secrets` it
+runs with: its instance's `env`, then its own `runtime_env`, then its execution contexts
+(later ones win), plus every secret string, so the run's records can redact them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from treadle.resources import (
+    ExecutionContext,
+    ListQuery,
+    ResourceService,
+    SecretValue,
+    WorkflowExecution,
+    WorkflowInstance,
+)
+from treadle.resources.steps import from_row
+from treadle.store import Transaction
+
+__all__ = ["LoadedRun", "load_run", "secret_strings"]
+
+
+@dataclass
+class LoadedRun:
+    """An execution as a run starts it."""
+
+    execution: WorkflowExecution
+    secrets: dict[str, Any]
+    secret_values: list[str]
+
+
+def load_run(service: ResourceService, tx: Transaction, execution_id: str) -> LoadedRun | None:
+    """The execution with its secrets, read in `tx`; None if it does not exist."""
+    row = tx.executions.get(execution_id)
+    if row is None:
+        return None
+    kinds, cipher = service.kinds, service.cipher
+    execution: WorkflowExecution = from_row(kinds["WorkflowExecution"], row, cipher, reveal=True)
+    maps: list[Mapping[str, SecretValue]] = []
+    instance_row = tx.instances.get(row["instance_id"])
+    if instance_row is not None:
+        instance: WorkflowInstance = from_row(kinds["WorkflowInstance"], instance_row, cipher, reveal=True)
+        maps.append(instance.spec.env)
+    maps.append(execution.spec.runtime_env)
+    for context_row in tx.contexts.list(ListQuery(execution_id=execution_id, page_size=1000)).items:
+        context: ExecutionContext = from_row(kinds["ExecutionContext"], context_row, cipher, reveal=True)
+        maps.append(context.spec.data)
+    values: dict[str, Any] = {}
+    secret_values: list[str] = []
+    for entries in maps:
+        for name, entry in entries.items():
+            values[name] = entry.value
+            if entry.is_secret:
+                secret_values.extend(secret_strings(entry.value))
+    return LoadedRun(execution, values, secret_values)
+
+
+def secret_strings(value: Any) -> list[str]:
+    """The strings inside a secret value worth redacting (shorter ones would mask noise)."""
+    if isinstance(value, str):
+        return [value] if len(value) >= 3 else []
+    if isinstance(value, dict):
+        return [s for item in value.values() for s in secret_strings(item)]
+    if isinstance(value, list):
+        return [s for item in value for s in secret_strings(item)]
+    return []
