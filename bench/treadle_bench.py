@@ -268,29 +268,6 @@ async def _local(url: str) -> AsyncIterator[tuple[Any, Any]]:
         store.dispose()
 
 
-async def _wait_terminal(service: Any, ids: list[str], poll: float = 0.002) -> list[Any]:
-    """Poll only the executions' `phase` column, then read each execution once at the end.
-
-    Reading the whole execution every poll (decoding and validating its body: for a fork of
-    10,000 branches several MB with the GIL held) made the figure measure the polling.
-    """
-    from sqlalchemy import select
-
-    from treadle.resources import WorkflowExecution
-    from treadle.store import metadata
-
-    table = metadata.tables["workflow_executions"]
-    query = select(table.c.id, table.c.phase).where(table.c.id.in_(ids))
-
-    def phases() -> dict[str, str]:
-        with service.store.begin(write=False) as tx:
-            return {row.id: row.phase for row in tx.connection.execute(query)}
-
-    while not all(phase in TERMINAL for phase in (await asyncio.to_thread(phases)).values()):
-        await asyncio.sleep(poll)
-    return [await asyncio.to_thread(service.get, WorkflowExecution, id) for id in ids]
-
-
 def durable_workload(args: argparse.Namespace, warmup: int, repeats: int) -> Measurement:
     """chain, fanout, branchloop in process; throughput, waiting, recovery over HTTP."""
     _local_runtime_class()  # fail fast, with the contract's message, before any setup
@@ -321,7 +298,7 @@ async def _in_process(args: argparse.Namespace, url: str, warmup: int, repeats: 
             }
             created = await asyncio.to_thread(service.create, run)
             runtime.wake()
-            (execution,) = await _wait_terminal(service, [created.metadata.id])
+            execution = await runtime.wait(created.metadata.id)
             if execution.status.phase != "completed":
                 raise AssertionError(f"run {execution.status.phase}: {execution.status.error}")
             if args.workload == "fanout":

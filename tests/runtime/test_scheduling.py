@@ -132,22 +132,14 @@ async def test_an_every_schedule_fires_each_tick_once_with_two_schedulers(servic
 
 def test_a_cron_schedule_fires_once_per_tick(service: ResourceService) -> None:
     doc = document([{"x": {"set": {"ran": True}}}], name="cron", schedule={"cron": "*/5 * * * *"})
-    workflow_id = create_workflow(service, doc)
-    created = (
-        service.get(
-            WorkflowExecution.__mro__[0]
-            if False
-            else type(service.list(WorkflowExecution).items) and WorkflowExecution,
-            workflow_id,
-        )
-        if False
-        else None
-    )
-    del created
+    create_workflow(service, doc)
     now = datetime.now(UTC)
     first, second = Scheduler(service), Scheduler(service)
     assert first.tick(now) == []  # no tick since the workflow was created
-    later = now + timedelta(minutes=6)
+    # A minute past the next */5 boundary, so that the checks 30 s later stay before the
+    # one after it, whatever the wall clock says now.
+    boundary = now.replace(second=0, microsecond=0) + timedelta(minutes=5 - now.minute % 5)
+    later = boundary + timedelta(minutes=1)
     fired = first.tick(later)
     assert len(fired) == 1
     assert second.tick(later) == [] and first.tick(later + timedelta(seconds=30)) == []

@@ -2,8 +2,19 @@
 
 from __future__ import annotations
 
-from tests.runtime.conftest import Counter, create_execution, create_workflow, document, running, wait_for
-from treadle.resources import ResourceService
+import pytest
+
+from tests.runtime.conftest import (
+    FAST,
+    Counter,
+    create_execution,
+    create_workflow,
+    document,
+    running,
+    wait_for,
+)
+from treadle.resources import NotFound, ResourceService
+from treadle.runtime.local import LocalRuntime
 from treadle.store import Store
 
 
@@ -38,3 +49,36 @@ async def test_a_chain_of_calls_completes(service: ResourceService, store: Store
     print([(e.type, e.data) for e in journal])
     assert [s.node for s in stages] == ["/do/0/one", "/do/1/two", "/do/2/three"]
     assert all(k.startswith(eid + "/") for k in counter.requests)
+
+
+async def test_wait_returns_the_ended_execution(service: ResourceService) -> None:
+    wid = create_workflow(service, document([{"double": {"set": {"x": "${ .x * 2 }"}}}]))
+    eid = create_execution(service, wid, {"x": 21})
+    async with running(service) as runtime:
+        runtime.wake()
+        execution = await runtime.wait(eid, timeout=20)
+        assert execution.status.phase == "completed"
+        assert execution.status.output == {"x": 42}
+        again = await runtime.wait(eid)  # already ended: answered from the store
+        assert again.metadata.version == execution.metadata.version
+
+
+async def test_wait_sees_a_run_another_runtime_ends(service: ResourceService) -> None:
+    wid = create_workflow(service, document([{"pause": {"wait": {"milliseconds": 200}}}]))
+    eid = create_execution(service, wid)
+    idle = LocalRuntime(service, FAST)  # never started: only reads the store
+    async with running(service):
+        execution = await idle.wait(eid, timeout=20)
+    assert execution.status.phase == "completed"
+
+
+async def test_wait_says_when_it_gives_up_or_there_is_nothing(service: ResourceService) -> None:
+    wid = create_workflow(service, document([{"pause": {"wait": {"seconds": 60}}}]))
+    eid = create_execution(service, wid)
+    async with running(service) as runtime:
+        with pytest.raises(TimeoutError, match=eid):
+            await runtime.wait(eid, timeout=0.2)
+        with pytest.raises(NotFound):
+            await runtime.wait("wex-nothing")
+        runtime.cancel(eid)
+        assert (await runtime.wait(eid, timeout=20)).status.phase == "cancelled"

@@ -276,6 +276,11 @@ class ExecutionRepository(ResourceRepository):
             return []
         return self.ids(and_(*scope), c.phase.not_in(list(terminal)))
 
+    def phase(self, id: str) -> str | None:
+        """The execution's phase alone (None if it does not exist): no body to decode."""
+        found = self.connection.execute(select(self.table.c.phase).where(self.table.c.id == id)).first()
+        return None if found is None else str(found[0])
+
 
 class ContextRepository(ResourceRepository):
     """Execution contexts: filter by execution."""

@@ -111,6 +111,42 @@ class LocalRuntime:
         """A hint that new pending executions exist (polling finds them anyway)."""
         self.worker.wake()
 
+    async def wait(self, execution_id: str, *, timeout: float | None = None) -> WorkflowExecution:
+        """Wait until the execution ends (completed, faulted or cancelled); return it.
+
+        A run that ends in this runtime's worker answers at once; one that another
+        worker or process runs is seen within `poll_seconds`.
+
+        Raises:
+            NotFound: there is no such execution.
+            TimeoutError: it did not end within `timeout` seconds.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        store = self.service.store
+
+        def read_phase() -> str | None:
+            with store.begin(write=False) as tx:
+                return tx.executions.phase(execution_id)
+
+        while True:
+            ended = self.worker.watch(execution_id)  # before reading: no ending slips between
+            try:
+                phase = await asyncio.to_thread(read_phase)
+                if phase is None:
+                    raise NotFound("WorkflowExecution", execution_id)
+                if phase in TERMINAL:
+                    return await asyncio.to_thread(self.service.get, WorkflowExecution, execution_id)
+                wait = self.settings.poll_seconds
+                if deadline is not None:
+                    if loop.time() >= deadline:
+                        raise TimeoutError(f"execution {execution_id} is still {phase}")
+                    wait = min(wait, deadline - loop.time())
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(ended), wait)
+            finally:
+                self.worker.unwatch(execution_id, ended)
+
     # -- ExecutionControl ------------------------------------------------------------------
 
     def cancel(self, execution_id: str) -> WorkflowExecution:

@@ -128,12 +128,11 @@ class ExecutionRun:
             await self._settle_quietly(self._release_batch())
             return
         if loaded.execution.status.phase != "running":
+            # Written with the first effect's commit (or within the ride-along delay), not
+            # in a commit of its own that the first effect would queue behind.
             self.buffer("phase", {"phase": "running"})
             self._status["phase"] = "running"
             self._status_force = True
-            # Now, not with the first effect: the engine may end before it performs one,
-            # and the final phase must not overwrite `running` before it was written.
-            self._flush()
         self.effects = JournalEffects(
             self, loaded.replay, max_branches=self.worker.settings.max_concurrent_branches
         )
@@ -362,12 +361,20 @@ class ExecutionRun:
         except Exception as error:
             log.info("execution %s: final write refused: %s", self.execution_id, error)
 
+    def _running_first(self) -> None:
+        """If `running` is not written yet, send it now, before the run's last phase: the
+        writer commits batches in order (a round's in one transaction), so the last phase
+        moves on from `running` as the lifecycle requires."""
+        if self._status.get("phase") == "running" and self._status_force:
+            self._flush()
+
     def _closing_batch(self) -> Batch:
         self._take_status(force=True)
         batch, self.batch = self.batch, Batch(self.execution_id)
         return batch
 
     def _final_batch(self, result: RunResult) -> Batch:
+        self._running_first()
         data: dict[str, Any] = {"phase": result.status}
         status: dict[str, Any] = {"phase": result.status}
         if result.status == "completed":
@@ -391,6 +398,7 @@ class ExecutionRun:
         return batch
 
     def _release_batch(self) -> Batch:
+        self._running_first()
         state = self.detach_state or "ready"
         if state in ("waiting", "suspended"):
             self.buffer("phase", {"phase": state})

@@ -58,6 +58,8 @@ class Worker:
         #: Loads (reading an execution and its journal) run here.
         self.loads = ThreadPoolExecutor(4, thread_name_prefix="treadle-load")
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        #: Futures resolved when a run of that execution stops in this worker.
+        self._watchers: dict[str, list[asyncio.Future[None]]] = {}
         self._workflows: dict[str, Workflow] = {}
         self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -135,6 +137,21 @@ class Worker:
                 asyncio.ensure_future(run.check_inbox())
         if woke:
             self.wake()
+
+    def watch(self, execution_id: str) -> asyncio.Future[None]:
+        """A future resolved the next time a run of `execution_id` stops here (it ended,
+        unloaded or was lost: the caller reads the store to know which)."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._watchers.setdefault(execution_id, []).append(future)
+        return future
+
+    def unwatch(self, execution_id: str, future: asyncio.Future[None]) -> None:
+        """Forget a watcher that is no longer awaited."""
+        futures = self._watchers.get(execution_id, [])
+        if future in futures:
+            futures.remove(future)
+        if not futures:
+            self._watchers.pop(execution_id, None)
 
     def build(self, document: dict[str, Any]) -> Workflow:
         """The built model of a document snapshot (cached: many executions share one)."""
@@ -255,6 +272,9 @@ class Worker:
             self._after_run(run)
 
     def _after_run(self, run: ExecutionRun) -> None:
+        for future in self._watchers.pop(run.execution_id, []):
+            if not future.done():
+                future.set_result(None)
         if self._stopping or self._loop is None:
             return
         if run.wake_at is not None:
