@@ -5,6 +5,7 @@
     runtime = LocalRuntime(service, RuntimeSettings(max_running=200))
     await runtime.start()      # in a running event loop
     runtime.wake()             # new pending executions exist (polling finds them anyway)
+    execution = await runtime.wait(execution_id)   # once it completed, faulted or was cancelled
     runtime.cancel(execution_id)
     await runtime.stop()
 
