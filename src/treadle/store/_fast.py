@@ -131,15 +131,13 @@ class RawAppender:
             sqlite3.IntegrityError: a journal seq is taken (rolled back).
         """
         lock = self._write_lock
-        if lock is None:
-            self._append(journal, stages, decisions)
-            return
-        if not lock.acquire(blocking=wait):
+        if lock is not None and not lock.acquire(blocking=wait):
             raise Busy("another thread is writing")
         try:
             self._append(journal, stages, decisions)
         finally:
-            lock.release()
+            if lock is not None:
+                lock.release()
 
     def _append(
         self,

@@ -344,12 +344,6 @@ class RuntimeRepository:
         )
         return {row[0]: row[1] for row in rows}
 
-    def has_inbox(self, execution_id: str) -> bool:
-        """Whether events were delivered to the execution that it has not consumed yet."""
-        i = EXECUTION_INBOX.c
-        found = self.connection.execute(select(i.key).where(i.execution_id == execution_id).limit(1))
-        return found.first() is not None
-
     def take_inbox(self, execution_id: str, key: str) -> None:
         """Remove a consumed event."""
         i = EXECUTION_INBOX.c

@@ -85,6 +85,8 @@ class ExecutionRun:
         self.recorder: Recorder | None = None
         self.task: asyncio.Future[RunResult] | None = None
         self.detach_state: str | None = None
+        #: The listens parked when the run unloaded: their events may already be in the inbox.
+        self.listening: list[str] = []
         self.wake_at: datetime | None = None
         self.lost = False
         self.cancelling = False
@@ -163,6 +165,8 @@ class ExecutionRun:
             return
         self.detach_state = state
         self.wake_at = wake_at
+        if self.effects is not None:
+            self.listening = [key for key, due in self.effects.parked.items() if due is None]
         self._stop_engine()
 
     def cancel(self) -> None:
@@ -365,7 +369,7 @@ class ExecutionRun:
         """If `running` is not written yet, send it now, before the run's last phase: the
         writer commits batches in order (a round's in one transaction), so the last phase
         moves on from `running` as the lifecycle requires."""
-        if self._status.get("phase") == "running" and self._status_force:
+        if self._status_force:  # set only for `running`, cleared once it is sent
             self._flush()
 
     def _closing_batch(self) -> Batch:
@@ -405,11 +409,12 @@ class ExecutionRun:
             self._status["phase"] = state
         self._flush_scheduled = True
         batch = self._closing_batch()
-        execution_id, owner, epoch, wake_at = (
+        execution_id, owner, epoch, wake_at, listening = (
             self.execution_id,
             self.worker.worker_id,
             self.epoch,
             self.wake_at,
+            self.listening,
         )
 
         def release(tx: Transaction) -> None:
@@ -417,8 +422,9 @@ class ExecutionRun:
             next_state = state
             # An event arrived while it was unloading: the notify flag says so, unless a
             # lease tick took the flag to a run whose listen was already stopping, so the
-            # inbox is asked too.
-            if state == "waiting" and (row.get("notify") or tx.runtime.has_inbox(execution_id)):
+            # inbox is asked too (for the listens it parked: a listen that timed out keeps
+            # its subscription, and an event for it must not wake the run again and again).
+            if state == "waiting" and (row.get("notify") or tx.runtime.inbox(execution_id, listening)):
                 next_state = "ready"
             tx.runtime.release(
                 execution_id, owner, epoch, state=next_state, wake_at=wake_at, now=datetime.now(UTC)

@@ -170,9 +170,10 @@ class Writer:
                     )
                 self._loop_appender.append(batch.journal, batch.stages, batch.decisions, wait=False)
         except Exception:
-            # Busy (another thread or process holds the write lock) or refused (a lost lease's seq conflict, a
-            # value that does not convert): the writer thread retries it through
-            # SQLAlchemy and reports the error as every write does. Nothing was written.
+            # Busy (another thread or process holds the write lock) or refused (a lost
+            # lease's seq conflict, a value that does not convert): the writer thread
+            # retries it through SQLAlchemy and reports the error as every write does.
+            # Nothing was written.
             return False
         self.loop_commits += 1
         self._since_checkpoint += 1
