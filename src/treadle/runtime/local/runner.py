@@ -426,6 +426,8 @@ class ExecutionRun:
             # its subscription, and an event for it must not wake the run again and again).
             if state == "waiting" and (row.get("notify") or tx.runtime.inbox(execution_id, listening)):
                 next_state = "ready"
+            if row.get("control") == "cancel":
+                next_state = "ready"  # cancelled while it unloaded: the next claim ends it
             tx.runtime.release(
                 execution_id, owner, epoch, state=next_state, wake_at=wake_at, now=datetime.now(UTC)
             )
