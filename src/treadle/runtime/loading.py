@@ -13,7 +13,6 @@ from typing import Any
 
 from treadle.resources import (
     ExecutionContext,
-    ListQuery,
     ResourceService,
     SecretValue,
     WorkflowExecution,
@@ -47,7 +46,7 @@ def load_run(service: ResourceService, tx: Transaction, execution_id: str) -> Lo
         instance: WorkflowInstance = from_row(kinds["WorkflowInstance"], instance_row, cipher, reveal=True)
         maps.append(instance.spec.env)
     maps.append(execution.spec.runtime_env)
-    for context_row in tx.contexts.list(ListQuery(execution_id=execution_id, page_size=1000)).items:
+    for context_row in tx.contexts.of_execution(execution_id):
         context: ExecutionContext = from_row(kinds["ExecutionContext"], context_row, cipher, reveal=True)
         maps.append(context.spec.data)
     values: dict[str, Any] = {}

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, bindparam, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from treadle.store._errors import JournalConflict
@@ -26,6 +26,17 @@ __all__ = [
     "Stage",
     "StageRepository",
 ]
+
+
+# Built once: a reused statement's cache key is memoized (see `_repositories`).
+_INSERT_JOURNAL = insert(JOURNAL)
+_INSERT_STAGES = insert(STAGES)
+_INSERT_DECISIONS = insert(DECISIONS)
+_READ_JOURNAL = (
+    select(JOURNAL)
+    .where(JOURNAL.c.execution_id == bindparam("b_id"), JOURNAL.c.seq > bindparam("b_after"))
+    .order_by(JOURNAL.c.seq)
+)
 
 
 def _now() -> datetime:
@@ -131,21 +142,16 @@ class JournalRepository:
             for offset, entry in enumerate(entries, start=1)
         ]
         try:
-            self.connection.execute(insert(JOURNAL), rows)
+            self.connection.execute(_INSERT_JOURNAL, rows)
         except IntegrityError as error:
             raise JournalConflict(execution_id, after, None) from error
         return last + len(entries)
 
     def read(self, execution_id: str, *, after: int = 0, limit: int | None = None) -> list[JournalEvent]:
         """Events with seq greater than `after`, in order (at most `limit`)."""
-        statement = (
-            select(JOURNAL)
-            .where(JOURNAL.c.execution_id == execution_id, JOURNAL.c.seq > after)
-            .order_by(JOURNAL.c.seq)
-        )
-        if limit is not None:
-            statement = statement.limit(limit)
-        return [JournalEvent(**row) for row in self.connection.execute(statement).mappings()]
+        statement = _READ_JOURNAL if limit is None else _READ_JOURNAL.limit(limit)
+        rows = self.connection.execute(statement, {"b_id": execution_id, "b_after": after}).mappings()
+        return [JournalEvent(**row) for row in rows]
 
 
 class StageRepository:
@@ -157,7 +163,7 @@ class StageRepository:
     def append(self, stages: Sequence[Stage]) -> None:
         """Insert a batch of stages with one statement."""
         if stages:
-            self.connection.execute(insert(STAGES), [_row(stage) for stage in stages])
+            self.connection.execute(_INSERT_STAGES, [_row(stage) for stage in stages])
 
     def list(self, execution_id: str) -> list[Stage]:
         """Every stage of an execution, oldest first."""
@@ -174,7 +180,7 @@ class DecisionRepository:
     def append(self, decisions: Sequence[Decision]) -> None:
         """Insert a batch of decisions with one statement."""
         if decisions:
-            self.connection.execute(insert(DECISIONS), [_row(d) for d in decisions])
+            self.connection.execute(_INSERT_DECISIONS, [_row(d) for d in decisions])
 
     def list(self, execution_id: str) -> list[Decision]:
         """Every decision of an execution, oldest first."""

@@ -4,10 +4,16 @@ Statements only, no policy: the runtime decides what to claim, when to renew and
 control request means. Claims lock their candidate rows with `FOR UPDATE SKIP LOCKED` on
 PostgreSQL, so several workers share the work without waiting on each other; on SQLite
 the write transaction (`BEGIN IMMEDIATE`) serializes claims.
+
+The statements a worker runs for every execution (claiming, lease ticks, releasing,
+ending) are built once, with bound parameters, and reused: SQLAlchemy memoizes a built
+statement's cache key, so a reused one costs ~20 µs to execute where building it anew
+cost ~120 µs (constructing the expression, then its cache key), most of a lease tick.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,6 +22,8 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    Insert,
+    Select,
     and_,
     bindparam,
     case,
@@ -39,6 +47,131 @@ __all__ = ["Claim", "RuntimeRepository"]
 RUNS = EXECUTION_RUNS
 # Any constant: the advisory lock taken by claims that count per-workflow caps (PostgreSQL).
 _CAPPED_CLAIM_LOCK = 0x7472_6561_6463
+
+_r = RUNS.c
+_mine = and_(_r.lease_owner == bindparam("b_owner"), _r.state == "leased")
+
+_APPEND_JOURNAL = insert(JOURNAL)
+_LEASED_PER_WORKFLOW = (
+    select(_r.workflow_id, func.count())
+    .where(_r.state == "leased", _r.lease_expires >= bindparam("b_now"))
+    .group_by(_r.workflow_id)
+)
+_TAKE_LEASE = (
+    update(RUNS)
+    .where(_r.execution_id == bindparam("b_id"))
+    .values(
+        state="leased",
+        lease_owner=bindparam("b_owner"),
+        lease_expires=bindparam("b_until"),
+        epoch=bindparam("b_epoch"),
+        notify=False,
+        updated_at=bindparam("b_now"),
+    )
+)
+_RENEW = (
+    update(RUNS)
+    .where(_mine, _r.execution_id.in_(bindparam("b_ids", expanding=True)))
+    .values(lease_expires=bindparam("b_until"))
+)
+_RELEASE_ALL = (
+    update(RUNS)
+    .where(_mine)
+    .values(state="ready", lease_owner=None, lease_expires=None, updated_at=bindparam("b_now"))
+)
+_RELEASE_OTHERS = _RELEASE_ALL.where(_r.execution_id.not_in(bindparam("b_ids", expanding=True)))
+_HELD = select(_r.execution_id, _r.epoch, _r.control, _r.notify).where(_mine)
+_CLEAR_NOTIFY = (
+    update(RUNS).where(_r.execution_id.in_(bindparam("b_ids", expanding=True))).values(notify=False)
+)
+_GET_RUN = select(RUNS).where(_r.execution_id == bindparam("b_id"))
+_GET_RUN_FOR_UPDATE = _GET_RUN.with_for_update()
+_INSERT_RUN = insert(RUNS)
+_RELEASE = (
+    update(RUNS)
+    .where(
+        _r.execution_id == bindparam("b_id"),
+        _r.lease_owner == bindparam("b_owner"),
+        _r.epoch == bindparam("b_epoch"),
+    )
+    .values(
+        state=bindparam("b_state"),
+        lease_owner=None,
+        lease_expires=None,
+        wake_at=bindparam("b_wake_at"),
+        updated_at=bindparam("b_now"),
+    )
+)
+_DELETE_RUN = tuple(
+    delete(table).where(table.c.execution_id == bindparam("b_id"))
+    for table in (RUNS, EVENT_SUBSCRIPTIONS, EXECUTION_INBOX)
+)
+# One statement, both cases: on PostgreSQL an UPDATE that waited for a row lock re-reads
+# the row it then changes. Two statements (waiting -> ready, then leased -> notify) lost
+# the wake-up when a worker released the run as `waiting` while the second waited for its
+# lock: the first had already seen it `leased`.
+_WAKE = (
+    update(RUNS)
+    .where(_r.execution_id.in_(bindparam("b_ids", expanding=True)), _r.state.in_(("waiting", "leased")))
+    .values(
+        state=case((_r.state == "waiting", "ready"), else_=_r.state),
+        notify=case((_r.state == "leased", True), else_=_r.notify),
+        updated_at=case((_r.state == "waiting", bindparam("b_now")), else_=_r.updated_at),
+    )
+)
+_s = EVENT_SUBSCRIPTIONS.c
+_SUBSCRIPTION_KEY = select(_s.key).where(_s.execution_id == bindparam("b_id"), _s.key == bindparam("b_key"))
+_INSERT_SUBSCRIPTION = insert(EVENT_SUBSCRIPTIONS)
+_i = EXECUTION_INBOX.c
+_INBOX = select(_i.key, _i.event).where(
+    _i.execution_id == bindparam("b_id"), _i.key.in_(bindparam("b_keys", expanding=True))
+)
+_TAKE_INBOX = delete(EXECUTION_INBOX).where(
+    _i.execution_id == bindparam("b_id"), _i.key == bindparam("b_key")
+)
+_DELETE_CONTEXTS = delete(CONTEXTS).where(CONTEXTS.c.execution_id == bindparam("b_id"))
+
+
+@functools.cache
+def _claimable(postgres: bool) -> Select[Any]:
+    """Runs ready, due (a timer) or whose lease lapsed, oldest change first."""
+    due = or_(
+        _r.state == "ready",
+        and_(_r.state == "waiting", _r.wake_at.is_not(None), _r.wake_at <= bindparam("b_now")),
+        and_(_r.state == "leased", _r.lease_expires < bindparam("b_now")),
+    )
+    statement = (
+        select(_r.execution_id, _r.workflow_id, _r.epoch, _r.control)
+        .where(due)
+        .order_by(_r.updated_at)
+        .limit(bindparam("b_limit"))
+    )
+    return statement.with_for_update(skip_locked=True) if postgres else statement
+
+
+@functools.cache
+def _pending(postgres: bool) -> Select[Any]:
+    """Executions created and never run, oldest first."""
+    e = EXECUTIONS.c
+    statement = (
+        select(e.id, e.workflow_id)
+        .where(e.phase == "pending", ~exists().where(_r.execution_id == e.id))
+        .order_by(e.created_at, e.id)
+        .limit(bindparam("b_limit"))
+    )
+    return statement.with_for_update(skip_locked=True, of=EXECUTIONS) if postgres else statement
+
+
+@functools.cache
+def _insert_claims(postgres: bool) -> Insert:
+    # Another worker's claim may commit between our read and our insert (its run rows
+    # are invisible to our snapshot): skip those rather than fail.
+    dialect_insert = pg_insert if postgres else sqlite_insert
+    return (
+        dialect_insert(RUNS)
+        .on_conflict_do_nothing(index_elements=["execution_id"])
+        .returning(_r.execution_id)
+    )
 
 
 @dataclass(frozen=True)
@@ -70,7 +203,7 @@ class RuntimeRepository:
             IntegrityError: a seq is taken: another worker wrote to the same journal.
         """
         if rows:
-            self.connection.execute(insert(JOURNAL), list(rows))
+            self.connection.execute(_APPEND_JOURNAL, list(rows))
 
     # -- runs and leases -----------------------------------------------------------------
 
@@ -91,18 +224,13 @@ class RuntimeRepository:
         """
         if limit <= 0:
             return []
-        c = RUNS.c
         running: dict[str, int] = {}
         if default_workflow_cap is not None or workflow_caps:
             if self._postgres:
                 # Counting then claiming must not interleave between workers, or two of
                 # them could both see room for the last slot: serialize capped claims.
                 self.connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_CAPPED_CLAIM_LOCK})")
-            counted = self.connection.execute(
-                select(c.workflow_id, func.count())
-                .where(c.state == "leased", c.lease_expires >= now)
-                .group_by(c.workflow_id)
-            )
+            counted = self.connection.execute(_LEASED_PER_WORKFLOW, {"b_now": now})
             running = {row[0]: int(row[1]) for row in counted}
 
         def admit(workflow_id: str) -> bool:
@@ -114,58 +242,34 @@ class RuntimeRepository:
             running[workflow_id] = running.get(workflow_id, 0) + 1
             return True
 
+        # Capped claims read more candidates than they may take: some are over their cap.
+        over_read = 4 if running else 1
         claimed: list[Claim] = []
-        due = or_(
-            c.state == "ready",
-            and_(c.state == "waiting", c.wake_at.is_not(None), c.wake_at <= now),
-            and_(c.state == "leased", c.lease_expires < now),
+        candidates = self.connection.execute(
+            _claimable(self._postgres), {"b_now": now, "b_limit": limit * over_read}
         )
-        statement = (
-            select(c.execution_id, c.workflow_id, c.epoch, c.control)
-            .where(due)
-            .order_by(c.updated_at)
-            .limit(limit * 4 if running else limit)
-        )
-        if self._postgres:
-            statement = statement.with_for_update(skip_locked=True)
-        found = [row for row in self.connection.execute(statement) if admit(row.workflow_id)][:limit]
+        found = [row for row in candidates if admit(row.workflow_id)][:limit]
         if found:
             self.connection.execute(
-                update(RUNS)
-                .where(c.execution_id == bindparam("b_id"))
-                .values(
-                    state="leased",
-                    lease_owner=owner,
-                    lease_expires=lease_until,
-                    epoch=bindparam("b_epoch"),
-                    notify=False,
-                    updated_at=now,
-                ),
-                [{"b_id": row.execution_id, "b_epoch": row.epoch + 1} for row in found],
+                _TAKE_LEASE,
+                [
+                    {
+                        "b_id": row.execution_id,
+                        "b_epoch": row.epoch + 1,
+                        "b_owner": owner,
+                        "b_until": lease_until,
+                        "b_now": now,
+                    }
+                    for row in found
+                ],
             )
             claimed.extend(Claim(r.execution_id, r.workflow_id, r.epoch + 1, r.control) for r in found)
         remaining = limit - len(claimed)
         if remaining <= 0:
             return claimed
-        e = EXECUTIONS.c
-        pending = (
-            select(e.id, e.workflow_id)
-            .where(e.phase == "pending", ~exists().where(c.execution_id == e.id))
-            .order_by(e.created_at, e.id)
-            .limit(remaining * 4 if running else remaining)
-        )
-        if self._postgres:
-            pending = pending.with_for_update(skip_locked=True, of=EXECUTIONS)
-        fresh = [row for row in self.connection.execute(pending) if admit(row.workflow_id)][:remaining]
+        pending = self.connection.execute(_pending(self._postgres), {"b_limit": remaining * over_read})
+        fresh = [row for row in pending if admit(row.workflow_id)][:remaining]
         if fresh:
-            # Another worker's claim may commit between our read and our insert (its run
-            # rows are invisible to our snapshot): skip those rather than fail.
-            dialect_insert = pg_insert if self._postgres else sqlite_insert
-            upsert = (
-                dialect_insert(RUNS)
-                .on_conflict_do_nothing(index_elements=["execution_id"])
-                .returning(c.execution_id)
-            )
             rows = [
                 {
                     "execution_id": row.id,
@@ -179,55 +283,39 @@ class RuntimeRepository:
                 }
                 for row in fresh
             ]
-            inserted = set(self.connection.execute(upsert, rows).scalars())
+            inserted = set(self.connection.execute(_insert_claims(self._postgres), rows).scalars())
             claimed.extend(Claim(row.id, row.workflow_id, 1, None) for row in fresh if row.id in inserted)
         return claimed
 
     def renew(self, owner: str, lease_until: datetime, now: datetime, keep: Sequence[str]) -> None:
         """Extend the leases `owner` holds on the executions in `keep`; release the others
         it holds (runs it gave up without releasing), making them claimable at once."""
-        c = RUNS.c
-        mine = and_(c.lease_owner == owner, c.state == "leased")
         ids = list(keep)
         if ids:
-            self.connection.execute(
-                update(RUNS).where(mine, c.execution_id.in_(ids)).values(lease_expires=lease_until)
-            )
-        stale = update(RUNS).where(mine)
-        if ids:
-            stale = stale.where(c.execution_id.not_in(ids))
-        self.connection.execute(
-            stale.values(state="ready", lease_owner=None, lease_expires=None, updated_at=now)
-        )
+            self.connection.execute(_RENEW, {"b_owner": owner, "b_until": lease_until, "b_ids": ids})
+            self.connection.execute(_RELEASE_OTHERS, {"b_owner": owner, "b_now": now, "b_ids": ids})
+        else:
+            self.connection.execute(_RELEASE_ALL, {"b_owner": owner, "b_now": now})
 
     def held(self, owner: str) -> list[dict[str, Any]]:
         """The runs `owner` holds: `execution_id`, `epoch`, `control`, `notify`."""
-        c = RUNS.c
-        rows = self.connection.execute(
-            select(c.execution_id, c.epoch, c.control, c.notify).where(
-                c.lease_owner == owner, c.state == "leased"
-            )
-        ).mappings()
+        rows = self.connection.execute(_HELD, {"b_owner": owner}).mappings()
         return [dict(row) for row in rows]
 
     def clear_notify(self, execution_ids: Sequence[str]) -> None:
         """Reset the event notification flag of these runs."""
         if execution_ids:
-            self.connection.execute(
-                update(RUNS).where(RUNS.c.execution_id.in_(list(execution_ids))).values(notify=False)
-            )
+            self.connection.execute(_CLEAR_NOTIFY, {"b_ids": list(execution_ids)})
 
     def get_run(self, execution_id: str, *, for_update: bool = False) -> dict[str, Any] | None:
         """The run row of an execution, None when no worker has it."""
-        statement = select(RUNS).where(RUNS.c.execution_id == execution_id)
-        if for_update:
-            statement = statement.with_for_update()
-        found = self.connection.execute(statement).mappings().first()
+        statement = _GET_RUN_FOR_UPDATE if for_update else _GET_RUN
+        found = self.connection.execute(statement, {"b_id": execution_id}).mappings().first()
         return dict(found) if found is not None else None
 
     def insert_run(self, values: Mapping[str, Any]) -> None:
         """Insert a run row (an execution a worker has not taken up yet, e.g. suspended)."""
-        self.connection.execute(insert(RUNS), [dict(values)])
+        self.connection.execute(_INSERT_RUN, [dict(values)])
 
     def release(
         self,
@@ -240,11 +328,16 @@ class RuntimeRepository:
         now: datetime,
     ) -> bool:
         """Give up the lease, leaving the run in `state`; False if the lease was lost."""
-        c = RUNS.c
         result = self.connection.execute(
-            update(RUNS)
-            .where(c.execution_id == execution_id, c.lease_owner == owner, c.epoch == epoch)
-            .values(state=state, lease_owner=None, lease_expires=None, wake_at=wake_at, updated_at=now)
+            _RELEASE,
+            {
+                "b_id": execution_id,
+                "b_owner": owner,
+                "b_epoch": epoch,
+                "b_state": state,
+                "b_wake_at": wake_at,
+                "b_now": now,
+            },
         )
         return result.rowcount == 1
 
@@ -257,28 +350,15 @@ class RuntimeRepository:
 
     def delete_run(self, execution_id: str) -> None:
         """Forget the run (the execution ended), with its subscriptions and inbox."""
-        for table in (RUNS, EVENT_SUBSCRIPTIONS, EXECUTION_INBOX):
-            self.connection.execute(delete(table).where(table.c.execution_id == execution_id))
+        for statement in _DELETE_RUN:
+            self.connection.execute(statement, {"b_id": execution_id})
 
     def wake(self, execution_ids: Iterable[str], now: datetime) -> None:
         """Make waiting runs claimable now; tell leased ones to look at their inbox."""
         ids = list(execution_ids)
         if not ids:
             return
-        c = RUNS.c
-        # One statement, both cases: on PostgreSQL an UPDATE that waited for a row lock
-        # re-reads the row it then changes. Two statements (waiting -> ready, then leased
-        # -> notify) lost the wake-up when a worker released the run as `waiting` while
-        # the second waited for its lock: the first had already seen it `leased`.
-        self.connection.execute(
-            update(RUNS)
-            .where(c.execution_id.in_(ids), c.state.in_(("waiting", "leased")))
-            .values(
-                state=case((c.state == "waiting", "ready"), else_=c.state),
-                notify=case((c.state == "leased", True), else_=c.notify),
-                updated_at=case((c.state == "waiting", now), else_=c.updated_at),
-            )
-        )
+        self.connection.execute(_WAKE, {"b_ids": ids, "b_now": now})
 
     def counts(self) -> dict[str, int]:
         """How many runs are in each state."""
@@ -291,14 +371,10 @@ class RuntimeRepository:
         self, execution_id: str, key: str, event_type: str | None, filters: Any, now: datetime
     ) -> None:
         """Record that a `listen` (effect `key`) waits for events matching `filters`."""
-        if self.connection.execute(
-            select(EVENT_SUBSCRIPTIONS.c.key).where(
-                EVENT_SUBSCRIPTIONS.c.execution_id == execution_id, EVENT_SUBSCRIPTIONS.c.key == key
-            )
-        ).first():
+        if self.connection.execute(_SUBSCRIPTION_KEY, {"b_id": execution_id, "b_key": key}).first():
             return
         self.connection.execute(
-            insert(EVENT_SUBSCRIPTIONS),
+            _INSERT_SUBSCRIPTION,
             [
                 {
                     "execution_id": execution_id,
@@ -338,16 +414,12 @@ class RuntimeRepository:
         """Events delivered to these keys of an execution, by key."""
         if not keys:
             return {}
-        i = EXECUTION_INBOX.c
-        rows = self.connection.execute(
-            select(i.key, i.event).where(i.execution_id == execution_id, i.key.in_(list(keys)))
-        )
+        rows = self.connection.execute(_INBOX, {"b_id": execution_id, "b_keys": list(keys)})
         return {row[0]: row[1] for row in rows}
 
     def take_inbox(self, execution_id: str, key: str) -> None:
         """Remove a consumed event."""
-        i = EXECUTION_INBOX.c
-        self.connection.execute(delete(EXECUTION_INBOX).where(i.execution_id == execution_id, i.key == key))
+        self.connection.execute(_TAKE_INBOX, {"b_id": execution_id, "b_key": key})
 
     # -- schedules -----------------------------------------------------------------------
 
@@ -420,5 +492,5 @@ class RuntimeRepository:
 
     def delete_contexts(self, execution_id: str) -> int:
         """Delete the ExecutionContexts of an execution (it ended)."""
-        result = self.connection.execute(delete(CONTEXTS).where(CONTEXTS.c.execution_id == execution_id))
+        result = self.connection.execute(_DELETE_CONTEXTS, {"b_id": execution_id})
         return int(result.rowcount)
