@@ -36,7 +36,6 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
 from treadle.store._runtime_tables import EVENT_SUBSCRIPTIONS, EXECUTION_INBOX, EXECUTION_RUNS, SCHEDULE_TICKS
@@ -165,13 +164,14 @@ def _pending(postgres: bool) -> Select[Any]:
 @functools.cache
 def _insert_claims(postgres: bool) -> Insert:
     # Another worker's claim may commit between our read and our insert (its run rows
-    # are invisible to our snapshot): skip those rather than fail.
-    dialect_insert = pg_insert if postgres else sqlite_insert
-    return (
-        dialect_insert(RUNS)
-        .on_conflict_do_nothing(index_elements=["execution_id"])
-        .returning(_r.execution_id)
+    # are invisible to our snapshot): skip those rather than fail. SQLite says so with
+    # `OR IGNORE`: SQLAlchemy cannot cache an `ON CONFLICT` statement's compiled form.
+    statement: Insert = (
+        pg_insert(RUNS).on_conflict_do_nothing(index_elements=["execution_id"])
+        if postgres
+        else insert(RUNS).prefix_with("OR IGNORE", dialect="sqlite")
     )
+    return statement.returning(_r.execution_id)
 
 
 @dataclass(frozen=True)
