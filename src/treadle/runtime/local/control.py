@@ -125,18 +125,22 @@ class LocalRuntime:
         deadline = None if timeout is None else loop.time() + timeout
         store = self.service.store
 
-        def read_phase() -> str | None:
+        def read() -> WorkflowExecution | str | None:
+            """The execution once it ended, else its phase alone (no body to decode)."""
             with store.begin(write=False) as tx:
-                return tx.executions.phase(execution_id)
+                phase = tx.executions.phase(execution_id)
+            if phase in TERMINAL:
+                return self.service.get(WorkflowExecution, execution_id)
+            return phase
 
         while True:
             ended = self.worker.watch(execution_id)  # before reading: no ending slips between
             try:
-                phase = await asyncio.to_thread(read_phase)
+                phase = await asyncio.to_thread(read)
                 if phase is None:
                     raise NotFound("WorkflowExecution", execution_id)
-                if phase in TERMINAL:
-                    return await asyncio.to_thread(self.service.get, WorkflowExecution, execution_id)
+                if isinstance(phase, WorkflowExecution):
+                    return phase
                 wait = self.settings.poll_seconds
                 if deadline is not None:
                     if loop.time() >= deadline:
