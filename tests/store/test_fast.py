@@ -1,4 +1,4 @@
-"""The raw SQLite appender writes what SQLAlchemy writes, and never waits long for a lock."""
+"""The raw appenders write what SQLAlchemy writes; SQLite's never waits long for a lock."""
 
 from __future__ import annotations
 
@@ -8,10 +8,12 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
+from sqlalchemy import text
 
 from treadle.store import Decision, Stage, Store
-from treadle.store._fast import Busy, RawAppender, raw_appends_supported
+from treadle.store._fast import Busy, PostgresAppender, RawAppender, raw_appends_supported
 
 NOW = datetime(2025, 1, 1, 12, 30, 0, 120_000, tzinfo=UTC)
 
@@ -32,9 +34,7 @@ def _row(kind: str, id: str, **extra: Any) -> dict[str, Any]:
     }
 
 
-@pytest.fixture
-def sqlite_store(tmp_path: Path) -> Store:
-    store = Store.open(f"sqlite:///{tmp_path / 'treadle.db'}", migrate=True)
+def _seed(store: Store) -> Store:
     with store.begin() as tx:
         tx.workflows.insert(_row("Workflow", "wfl-1"))
         tx.instances.insert(_row("WorkflowInstance", "win-1", workflow_id="wfl-1"))
@@ -43,6 +43,23 @@ def sqlite_store(tmp_path: Path) -> Store:
                 _row("WorkflowExecution", id, instance_id="win-1", workflow_id="wfl-1", phase="running")
             )
     return store
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Path) -> Store:
+    return _seed(Store.open(f"sqlite:///{tmp_path / 'treadle.db'}", migrate=True))
+
+
+@pytest.fixture
+def seeded(store: Store) -> Store:
+    """A store on each backend, seeded like `sqlite_store`."""
+    return _seed(store)
+
+
+def _appender(store: Store) -> RawAppender | PostgresAppender:
+    if store.dialect == "postgresql":
+        return PostgresAppender(store.engine)
+    return RawAppender(store.engine)
 
 
 def _records(execution_id: str) -> tuple[list[dict[str, Any]], list[Stage], list[Decision]]:
@@ -72,36 +89,48 @@ def _read(store: Store, execution_id: str) -> tuple[Any, ...]:
         journal = [(e.seq, e.type, e.data, e.at) for e in tx.journal.read(execution_id)]
         stages = [{**vars(s), "id": None, "execution_id": None} for s in tx.stages.list(execution_id)]
         decisions = [{**vars(d), "id": None, "execution_id": None} for d in tx.decisions.list(execution_id)]
-        raw = tx.connection.exec_driver_sql(
-            "SELECT data, at FROM execution_journal WHERE execution_id = ? ORDER BY seq", (execution_id,)
+        raw = tx.connection.execute(
+            text("SELECT data, at FROM execution_journal WHERE execution_id = :id ORDER BY seq"),
+            {"id": execution_id},
         ).all()
     return journal, stages, decisions, [tuple(r) for r in raw]
 
 
-def test_raw_rows_read_back_as_sqlalchemy_rows(sqlite_store: Store) -> None:
-    assert raw_appends_supported(sqlite_store.engine)
-    appender = RawAppender(sqlite_store.engine)
+def test_raw_rows_read_back_as_sqlalchemy_rows(seeded: Store) -> None:
+    appender = _appender(seeded)
     try:
         appender.append(*_records("wex-raw"))
     finally:
         appender.close()
     journal, stages, decisions = _records("wex-sa")
-    with sqlite_store.begin() as tx:
+    with seeded.begin() as tx:
         tx.runtime.append_journal(journal)
         tx.stages.append(stages)
         tx.decisions.append(decisions)
-    assert _read(sqlite_store, "wex-raw") == _read(sqlite_store, "wex-sa")
+    assert _read(seeded, "wex-raw") == _read(seeded, "wex-sa")
 
 
-def test_a_seq_conflict_rolls_everything_back(sqlite_store: Store) -> None:
-    appender = RawAppender(sqlite_store.engine)
+def test_a_seq_conflict_rolls_everything_back(seeded: Store) -> None:
+    appender = _appender(seeded)
     journal, stages, decisions = _records("wex-raw")
     appender.append(journal[:1], [], [])
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises((sqlite3.IntegrityError, psycopg.errors.UniqueViolation)):
         appender.append(journal, stages, decisions)
     appender.close()
-    assert len(_read(sqlite_store, "wex-raw")[0]) == 1
-    assert _read(sqlite_store, "wex-raw")[1] == []
+    assert len(_read(seeded, "wex-raw")[0]) == 1
+    assert _read(seeded, "wex-raw")[1] == []
+
+
+def test_an_appender_goes_on_after_a_refused_append(seeded: Store) -> None:
+    appender = _appender(seeded)
+    journal, stages, decisions = _records("wex-raw")
+    appender.append(journal[:1], [], [])
+    with pytest.raises((sqlite3.IntegrityError, psycopg.errors.UniqueViolation)):
+        appender.append(journal, stages, decisions)
+    appender.append(journal[1:], stages, decisions)  # the same connection, a fresh transaction
+    appender.close()
+    assert [entry[0] for entry in _read(seeded, "wex-raw")[0]] == [1, 2]
+    assert len(_read(seeded, "wex-raw")[1]) == 2
 
 
 def test_a_held_write_lock_fails_fast_with_a_short_busy_timeout(sqlite_store: Store) -> None:

@@ -1,4 +1,4 @@
-"""Appending run records on a raw SQLite connection, for the durable runtime's hot path.
+"""Appending run records on a raw connection, for the durable runtime's hot path.
 
 A chain of function calls commits once per step, and SQLAlchemy's per-transaction work
 (connection checkout, `begin` events, statement caching, result objects) cost ~110 µs of
@@ -7,6 +7,11 @@ writes journal rows, stages and decisions with `executemany` on a DBAPI connecti
 `BEGIN IMMEDIATE` / `COMMIT`. The SQL and the value conversions come from the table
 objects (`_tables.py`: names, columns, and each column type's bind processor for the
 engine's dialect), so the schema is still defined once.
+
+PostgreSQL has the same path for the runtime's writer thread (`PostgresAppender`): the
+rows go in one pipelined round trip with the COMMIT (psycopg's pipeline mode) where
+SQLAlchemy made five (the pool's ping, BEGIN, one per table, COMMIT): ~1.1 -> ~0.65 ms a
+step over loopback TCP, most of what is left being PostgreSQL's own commit.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from treadle.settings import sqlite_path
 from treadle.store._records import Decision, Stage
 from treadle.store._tables import DECISIONS, JOURNAL, STAGES
 
-__all__ = ["Busy", "RawAppender", "raw_appends_supported"]
+__all__ = ["Busy", "PostgresAppender", "RawAppender", "raw_appends_supported"]
 
 _Processor = Callable[[Any], Any] | None
 
@@ -47,13 +52,17 @@ def raw_appends_supported(engine: Engine) -> bool:
 
 
 class _Insert:
-    """`INSERT INTO table (columns) VALUES (?, ...)` and how to convert each value."""
+    """`INSERT INTO table (columns) VALUES (?, ...)` and how to convert each value.
+
+    The placeholder is the driver's positional one: `?` for pysqlite, `%s` for psycopg.
+    """
 
     def __init__(self, table: Table, engine: Engine, skip: Iterable[str] = ()) -> None:
         skipped = set(skip)
         columns = [column for column in table.columns if column.name not in skipped]
         self.names = [column.name for column in columns]
-        marks = ", ".join("?" for _ in columns)
+        mark = "?" if engine.dialect.name == "sqlite" else "%s"
+        marks = ", ".join(mark for _ in columns)
         self.sql = f"INSERT INTO {table.name} ({', '.join(self.names)}) VALUES ({marks})"
         dialect = engine.dialect
         self.plan: list[tuple[str, _Processor]] = [
@@ -72,6 +81,34 @@ class _Insert:
             )
             for record in records
         ]
+
+
+class _Records:
+    """The INSERTs of journal rows, stages and decisions for one engine."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.journal = _Insert(JOURNAL, engine)
+        self.stages = _Insert(STAGES, engine, skip=("id",))
+        self.decisions = _Insert(DECISIONS, engine, skip=("id",))
+        self._stage_fields = [f.name for f in fields(Stage) if f.name != "id"]
+        self._decision_fields = [f.name for f in fields(Decision) if f.name != "id"]
+
+    def execute(
+        self,
+        cursor: Any,
+        journal: Sequence[Mapping[str, Any]],
+        stages: Sequence[Stage],
+        decisions: Sequence[Decision],
+    ) -> None:
+        """Run the INSERTs that have rows on `cursor` (a DBAPI cursor)."""
+        if journal:
+            cursor.executemany(self.journal.sql, self.journal.rows(journal))
+        if stages:
+            records = [{name: getattr(s, name) for name in self._stage_fields} for s in stages]
+            cursor.executemany(self.stages.sql, self.stages.rows(records))
+        if decisions:
+            records = [{name: getattr(d, name) for name in self._decision_fields} for d in decisions]
+            cursor.executemany(self.decisions.sql, self.decisions.rows(records))
 
 
 class RawAppender:
@@ -105,11 +142,7 @@ class RawAppender:
             # Checkpoints copy the WAL into the database file (milliseconds): the owner
             # asks another connection to run them instead (`checkpoint`).
             connection.execute("PRAGMA wal_autocheckpoint=0")
-        self._journal = _Insert(JOURNAL, engine)
-        self._stages = _Insert(STAGES, engine, skip=("id",))
-        self._decisions = _Insert(DECISIONS, engine, skip=("id",))
-        self._stage_fields = [f.name for f in fields(Stage) if f.name != "id"]
-        self._decision_fields = [f.name for f in fields(Decision) if f.name != "id"]
+        self._records = _Records(engine)
 
     def append(
         self,
@@ -148,14 +181,7 @@ class RawAppender:
         cursor = self.connection.cursor()
         cursor.execute("BEGIN IMMEDIATE")
         try:
-            if journal:
-                cursor.executemany(self._journal.sql, self._journal.rows(journal))
-            if stages:
-                records = [{name: getattr(s, name) for name in self._stage_fields} for s in stages]
-                cursor.executemany(self._stages.sql, self._stages.rows(records))
-            if decisions:
-                records = [{name: getattr(d, name) for name in self._decision_fields} for d in decisions]
-                cursor.executemany(self._decisions.sql, self._decisions.rows(records))
+            self._records.execute(cursor, journal, stages, decisions)
             cursor.execute("COMMIT")
         except BaseException:
             if self.connection.in_transaction:
@@ -167,6 +193,49 @@ class RawAppender:
     def checkpoint(self) -> None:
         """Copy what the WAL holds into the database file, without waiting on readers."""
         self.connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._proxy.close()
+
+
+class PostgresAppender:
+    """Journal rows, stages and decisions committed in one pipelined round trip (psycopg).
+
+    Like `RawAppender`, the connection comes from the engine and is detached from the
+    pool: owned by one thread, closed by it. A failed append leaves it unusable for
+    the caller's purposes: close it and open another (the failure may be a broken
+    connection, which the pool's ping would have caught).
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        proxy = engine.raw_connection()
+        proxy.detach()
+        self._proxy = proxy
+        self.connection: Any = proxy.dbapi_connection
+        self._records = _Records(engine)
+
+    def append(
+        self,
+        journal: Sequence[Mapping[str, Any]],
+        stages: Sequence[Stage],
+        decisions: Sequence[Decision],
+    ) -> None:
+        """Insert everything and commit, in one transaction and one round trip.
+
+        Raises:
+            psycopg.Error: refused (a journal seq is taken) or the connection failed;
+                rolled back, or never committed.
+        """
+        connection = self.connection
+        try:
+            with connection.pipeline(), connection.cursor() as cursor:
+                self._records.execute(cursor, journal, stages, decisions)
+                connection.commit()
+        except BaseException:
+            if not connection.closed:
+                connection.rollback()
+            raise
 
     def close(self) -> None:
         """Close the connection."""

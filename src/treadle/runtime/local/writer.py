@@ -19,8 +19,9 @@ never waits for a lock: it only tries the store's in-process write lock
 1 ms; when either is taken the batch goes to the writer thread, which waits as long as
 it must. The loop's connection never checkpoints the WAL (milliseconds of
 copying and fsync); the writer thread does, every `_CHECKPOINT_EVERY` loop commits. The
-writer thread too commits rounds of such batches on a raw connection. PostgreSQL always
-goes through the thread.
+writer thread too commits rounds of such batches on a raw connection, on PostgreSQL as
+well (one pipelined round trip with the COMMIT). PostgreSQL always goes through the
+thread: the event loop never waits on the network.
 
 A round that fails (a lost lease shows as a journal key conflict, a status refused by
 its transition rules) is retried one batch at a time, so one execution's fault never
@@ -38,7 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from treadle.store import Decision, Stage, Store, Transaction
-from treadle.store._fast import RawAppender, raw_appends_supported
+from treadle.store._fast import PostgresAppender, RawAppender, raw_appends_supported
 
 __all__ = ["Batch", "StatusApplier", "Writer"]
 
@@ -91,12 +92,15 @@ class Writer:
         self._stopping = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
-        self._raw = raw_appends_supported(store.engine)
+        #: Records-only batches commit on the loop (a SQLite file) / on a raw connection
+        #: of the thread (a SQLite file or PostgreSQL; not an in-memory SQLite database).
+        self._loop_raw = raw_appends_supported(store.engine)
+        self._thread_raw = self._loop_raw or store.engine.dialect.name == "postgresql"
         self._loop_appender: RawAppender | None = None
         # Held while the loop commits: `stop` (called from another thread) closes the
         # loop's connection only between two commits.
         self._loop_lock = threading.Lock()
-        self._thread_appender: RawAppender | None = None
+        self._thread_appender: RawAppender | PostgresAppender | None = None
         self._writing = False  # a round is being committed on the thread
         self._checkpoint_due = False
         self._since_checkpoint = 0
@@ -135,7 +139,7 @@ class Writer:
         if wait:
             assert self._loop is not None, "the writer is not started"
             future = self._loop.create_future()
-        if self._raw and batch.records_only and self._commit_on_loop(batch):
+        if self._loop_raw and batch.records_only and self._commit_on_loop(batch):
             if future is not None:
                 future.set_result(None)
             return future
@@ -211,21 +215,38 @@ class Writer:
                 self._thread_appender = None
 
     def _checkpoint(self) -> None:
+        appender = self._appender()
+        if not isinstance(appender, RawAppender):
+            return
         try:
-            self._appender().checkpoint()
+            appender.checkpoint()
         except sqlite3.Error as error:  # the next one will catch up
             log.debug("WAL checkpoint failed: %s", error)
 
-    def _appender(self) -> RawAppender:
+    def _appender(self) -> RawAppender | PostgresAppender:
         if self._thread_appender is None:
-            self._thread_appender = RawAppender(self.store.engine, write_lock=self.store.write_lock)
+            engine = self.store.engine
+            self._thread_appender = (
+                PostgresAppender(engine)
+                if engine.dialect.name == "postgresql"
+                else RawAppender(engine, write_lock=self.store.write_lock)
+            )
         return self._thread_appender
+
+    def _drop_appender(self) -> None:
+        """After a failed append: its connection may be broken, the next round opens another."""
+        appender, self._thread_appender = self._thread_appender, None
+        if appender is not None:
+            try:
+                appender.close()
+            except Exception as error:  # already broken: nothing more to release
+                log.debug("closing a failed appender: %s", error)
 
     def _write_round(self, round_: list[_Waiter]) -> None:
         outcomes: list[tuple[asyncio.Future[None] | None, BaseException | None]]
         batches = [batch for batch, _ in round_]
         try:
-            if self._raw and all(batch.records_only for batch in batches):
+            if self._thread_raw and all(batch.records_only for batch in batches):
                 try:
                     self._appender().append(
                         [row for batch in batches for row in batch.journal],
@@ -234,6 +255,7 @@ class Writer:
                     )
                 except Exception:
                     # Rolled back: redone through SQLAlchemy, whose errors the runs expect.
+                    self._drop_appender()
                     self._commit(batches)
             else:
                 self._commit(batches)
