@@ -5,6 +5,11 @@ connection; pysqlite's own transaction handling is switched off so that treadle 
 `BEGIN IMMEDIATE` for write transactions (the writer takes the lock up front, so two
 read-then-write transactions never deadlock on the upgrade from a shared lock).
 PostgreSQL: psycopg 3, whatever the URL's driver spelling.
+Both: JSON columns are encoded and decoded by `_json` (orjson where it means what the
+stdlib `json` means, the stdlib elsewhere). SQLAlchemy uses the pair in its JSON type's
+processors on SQLite (so the raw appender of `_fast` too) and, on PostgreSQL, gives them
+to psycopg (`set_json_dumps`/`set_json_loads` on the dialect's adapters map), which dumps
+the `Jsonb` parameters SQLAlchemy binds and loads `json`/`jsonb` results.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from treadle.settings import sqlite_path
+from treadle.store import _json
 
 __all__ = ["WRITE", "make_engine", "normalize_url"]
 
@@ -37,6 +43,8 @@ def normalize_url(url: str | URL) -> URL:
 def make_engine(url: str | URL, **kwargs: Any) -> Engine:
     """Create an engine for `url`; SQLite files get their directory created."""
     parsed = normalize_url(url)
+    kwargs.setdefault("json_serializer", _json.dumps)
+    kwargs.setdefault("json_deserializer", _json.loads)
     if parsed.get_backend_name() == "sqlite":
         path = sqlite_path(parsed.render_as_string(hide_password=False))
         if path is not None:
