@@ -12,36 +12,15 @@ import psycopg
 import pytest
 from sqlalchemy import text
 
+from tests.store.rows import insert_executions
 from treadle.store import Decision, Stage, Store
 from treadle.store._fast import Busy, PostgresAppender, RawAppender, raw_appends_supported
 
 NOW = datetime(2025, 1, 1, 12, 30, 0, 120_000, tzinfo=UTC)
 
 
-def _row(kind: str, id: str, **extra: Any) -> dict[str, Any]:
-    return {
-        "id": id,
-        "slug": id,
-        "name": id,
-        "org": "",
-        "owner": "",
-        "version": 1,
-        "created_at": NOW,
-        "updated_at": NOW,
-        "labels": {},
-        "body": {"kind": kind},
-        **extra,
-    }
-
-
 def _seed(store: Store) -> Store:
-    with store.begin() as tx:
-        tx.workflows.insert(_row("Workflow", "wfl-1"))
-        tx.instances.insert(_row("WorkflowInstance", "win-1", workflow_id="wfl-1"))
-        for id in ("wex-raw", "wex-sa"):
-            tx.executions.insert(
-                _row("WorkflowExecution", id, instance_id="win-1", workflow_id="wfl-1", phase="running")
-            )
+    insert_executions(store, "wex-raw", "wex-sa")
     return store
 
 

@@ -24,6 +24,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.store.rows import insert_executions
 from treadle.store import JournalEntry, Stage, Store, _json
 from treadle.store._fast import RawAppender
 
@@ -277,36 +278,10 @@ def test_floats_round_trip_exactly() -> None:
 # -- through a real store ----------------------------------------------------------------------
 
 
-def _row(kind: str, id: str, **extra: Any) -> dict[str, Any]:
-    return {
-        "id": id,
-        "slug": id,
-        "name": id,
-        "org": "",
-        "owner": "",
-        "version": 1,
-        "created_at": NOW,
-        "updated_at": NOW,
-        "labels": {},
-        "body": {"kind": kind},
-        **extra,
-    }
-
-
 def _stdlib_store(store: Store) -> Store:
     """The same database, with the JSON functions the store used before orjson."""
     url = store.engine.url.render_as_string(hide_password=False)
     return Store.open(url, json_serializer=json.dumps, json_deserializer=json.loads)
-
-
-def _execution(store: Store, id: str) -> None:
-    with store.begin() as tx:
-        if tx.workflows.get("wfl-1") is None:
-            tx.workflows.insert(_row("Workflow", "wfl-1"))
-            tx.instances.insert(_row("WorkflowInstance", "win-1", workflow_id="wfl-1"))
-        tx.executions.insert(
-            _row("WorkflowExecution", id, instance_id="win-1", workflow_id="wfl-1", phase="running")
-        )
 
 
 def _write(store: Store, execution_id: str, value: Any) -> Any:
@@ -329,11 +304,11 @@ def test_the_store_keeps_values_as_the_stdlib_did(store: Store, backend: str) ->
     before = _stdlib_store(store)
     try:
         values = STORABLE + SQLITE_ONLY + REFUSED
-        _execution(store, "wex-0")  # also checks resource bodies (labels, body) both ways
+        insert_executions(store, "wex-0")  # also checks resource bodies (labels, body) both ways
         for index, value in enumerate(values):
             ours, theirs = f"wex-{2 * index + 1}", f"wex-{2 * index + 2}"
-            _execution(store, ours)
-            _execution(store, theirs)
+            insert_executions(store, ours)
+            insert_executions(store, theirs)
             written = _outcome(_write, store, ours, value)
             assert written == _outcome(_write, before, theirs, value), value
             if written != "None":
@@ -353,7 +328,7 @@ def test_the_store_keeps_values_as_the_stdlib_did(store: Store, backend: str) ->
 def test_nan_and_infinity_are_kept_by_sqlite_and_refused_by_postgresql_as_before(
     store: Store, backend: str
 ) -> None:
-    _execution(store, "wex-1")
+    insert_executions(store, "wex-1")
     value = {"nan": float("nan"), "inf": [float("inf"), float("-inf")]}
     if backend == "postgres":
         for refused in [value, float("nan"), *SQLITE_ONLY]:
@@ -371,8 +346,8 @@ def test_the_raw_sqlite_appender_encodes_as_sqlalchemy_did(tmp_path: Path) -> No
     before = _stdlib_store(store)
     values = STORABLE + SQLITE_ONLY
     try:
-        _execution(store, "wex-raw")
-        _execution(store, "wex-sa")
+        insert_executions(store, "wex-raw")
+        insert_executions(store, "wex-sa")
         appender = RawAppender(store.engine)
         try:
             appender.append(

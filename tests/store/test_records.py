@@ -3,39 +3,18 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
 
+from tests.store.rows import insert_executions
 from treadle.store import Decision, JournalConflict, JournalEntry, Stage, Store
 
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
 
 
-def _row(kind: str, id: str, **extra: Any) -> dict[str, Any]:
-    return {
-        "id": id,
-        "slug": id,
-        "name": id,
-        "org": "",
-        "owner": "",
-        "version": 1,
-        "created_at": NOW,
-        "updated_at": NOW,
-        "labels": {},
-        "body": {"kind": kind},
-        **extra,
-    }
-
-
 @pytest.fixture
 def execution_id(store: Store) -> str:
-    with store.begin() as tx:
-        tx.workflows.insert(_row("Workflow", "wfl-1"))
-        tx.instances.insert(_row("WorkflowInstance", "win-1", workflow_id="wfl-1"))
-        tx.executions.insert(
-            _row("WorkflowExecution", "wex-1", instance_id="win-1", workflow_id="wfl-1", phase="pending")
-        )
+    insert_executions(store, "wex-1", phase="pending")
     return "wex-1"
 
 
