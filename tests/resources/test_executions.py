@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
+from sqlalchemy import event
 
 from tests.resources.conftest import workflow_body
 from treadle.resources import (
+    Aborted,
+    AlreadyExists,
     FailedPrecondition,
     InvalidArgument,
     NotFound,
@@ -15,6 +20,7 @@ from treadle.resources import (
     Workflow,
     WorkflowExecution,
     WorkflowInstance,
+    steps,
 )
 
 
@@ -179,3 +185,55 @@ def test_runtime_env_secrets_and_immutable_spec(service: ResourceService, workfl
     with pytest.raises(InvalidArgument) as caught:
         service.update(relabelled)
     assert caught.value.pointers == ["/spec/input"]
+
+
+@contextmanager
+def statements(service: ResourceService) -> Iterator[list[str]]:
+    """The SQL statements the service sends while the block runs."""
+    sent: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        sent.append(statement)
+
+    engine = service.store.engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield sent
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+def test_a_nameless_execution_is_inserted_without_a_savepoint(
+    service: ResourceService, workflow: Workflow
+) -> None:
+    start(service, workflow)  # the default instance exists from here on
+    with statements(service) as sent:
+        start(service, workflow)
+    assert not [s for s in sent if "SAVEPOINT" in s.upper()]
+
+
+def test_a_named_execution_whose_slug_is_taken_already_exists(
+    service: ResourceService, workflow: Workflow
+) -> None:
+    body = {**run_body(workflow_id=workflow.metadata.id), "metadata": {"name": "nightly"}}
+    service.create(body)
+    with pytest.raises(AlreadyExists):
+        service.create(body)
+    assert service.get_by_ref(WorkflowExecution, "nightly", org="acme").metadata.name == "nightly"
+
+
+def test_an_id_slug_that_collides_is_refused_and_writes_nothing(
+    service: ResourceService, workflow: Workflow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Only a slug someone chose could collide with a new id's. The insert has no savepoint
+    # then (a chosen slug's has): the whole create is refused and rolled back.
+    service.create(
+        {**run_body(workflow_id=workflow.metadata.id), "metadata": {"slug": "wex-01jaaaaaaaaaaaaaaaaaaaaaaa"}}
+    )
+    monkeypatch.setattr(steps, "ULID", lambda: "01JAAAAAAAAAAAAAAAAAAAAAAA")
+    with pytest.raises((Aborted, AlreadyExists)) as caught:
+        start(service, workflow)
+    assert caught.value.http_status == 409
+    assert service.list(WorkflowExecution).total == 1
+    monkeypatch.undo()
+    assert start(service, workflow).status.phase == "pending"

@@ -12,7 +12,7 @@ from treadle.resources import ExecutionContext
 __all__ = ["router"]
 
 
-def context_filters(
+async def context_filters(
     execution_id: Annotated[
         str | None, Query(max_length=200, description="Contexts of this execution.")
     ] = None,

@@ -24,7 +24,7 @@ __all__ = ["StageList", "router"]
 ExecutionId = Annotated[str, Path(max_length=200, description="The execution's id (`wex-…`).")]
 
 
-def execution_filters(
+async def execution_filters(
     workflow_id: Annotated[str | None, Query(max_length=200, description="Runs of this workflow.")] = None,
     instance_id: Annotated[str | None, Query(max_length=200, description="Runs of this instance.")] = None,
     phase: Annotated[list[Phase] | None, Query(description="In one of these phases (repeatable).")] = None,

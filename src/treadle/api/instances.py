@@ -12,7 +12,7 @@ from treadle.resources import WorkflowInstance
 __all__ = ["router"]
 
 
-def instance_filters(
+async def instance_filters(
     workflow_id: Annotated[
         str | None, Query(max_length=200, description="Instances of this workflow.")
     ] = None,

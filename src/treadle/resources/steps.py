@@ -47,6 +47,10 @@ __all__ = [
 ]
 
 
+#: `op.scratch` key: `build_state` made the slug from the new id (so it cannot be taken).
+SLUG_FROM_ID = "slug_from_id"
+
+
 def pointer(*parts: object) -> str:
     """A JSON pointer from path parts (RFC 6901 escaping)."""
     return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
@@ -160,6 +164,7 @@ def build_state(op: Operation) -> None:
     md.id = op.id or f"{op.kind.prefix}-{ULID()}"
     if md.slug is None:
         md.slug = md.id.lower()
+        op.scratch[SLUG_FROM_ID] = True
     if md.name is None:
         md.name = md.slug
     md.version = 1
@@ -172,6 +177,18 @@ def build_state(op: Operation) -> None:
 def persist(op: Operation) -> None:
     """Insert the row; a slug taken by a concurrent create is AlreadyExists."""
     row = to_row(op, op.resource)
+    if op.scratch.get(SLUG_FROM_ID):
+        # The slug is the new id's (a nameless execution or context): no other row holds
+        # it, so a failed insert is never a taken slug and needs no savepoint to look the
+        # slug up afterwards. The savepoint was a fifth of creating an execution on SQLite.
+        op.repository.insert(row)
+    else:
+        _insert_or_already_exists(op, row)
+    op.current = row
+    op.result = from_row(op.kind, row, op.cipher)
+
+
+def _insert_or_already_exists(op: Operation, row: Row) -> None:
     try:
         with op.tx.savepoint():
             op.repository.insert(row)
@@ -180,8 +197,6 @@ def persist(op: Operation) -> None:
         if op.repository.get_by_slug(md.slug, org=md.org or "", owner=md.owner or ""):
             raise AlreadyExists(op.kind.name, md.slug, scope=scope_label(md.org, md.owner)) from error
         raise
-    op.current = row
-    op.result = from_row(op.kind, row, op.cipher)
 
 
 # -- apply -----------------------------------------------------------------------------------
