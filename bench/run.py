@@ -79,6 +79,14 @@ ENGINES: dict[str, Engine] = {
         Engine(
             "langgraph-memory", "langgraph", "peers/langgraph_bench.py", (), ("--engine", "langgraph-memory")
         ),
+        Engine("langgraph-sync", "langgraph", "peers/langgraph_bench.py", (), ("--engine", "langgraph-sync")),
+        Engine(
+            "langgraph-functional-sync",
+            "langgraph",
+            "peers/langgraph_bench.py",
+            (),
+            ("--engine", "langgraph-functional-sync"),
+        ),
     )
 }
 TREADLE = [name for name in ENGINES if name.startswith("treadle-")]

@@ -6,6 +6,11 @@ Engines:
 - `langgraph-functional`: the Functional API, `@entrypoint(checkpointer=...)` calling
   `@task`s (fan-out: start the tasks, then `.result()` each).
 - `langgraph-memory`: the `StateGraph` without a checkpointer (nothing kept).
+- `langgraph-sync`, `langgraph-functional-sync`: the same with `durability="sync"`.
+  LangGraph's default durability is `"async"`: a step's checkpoint is written while the
+  next step runs, so a crash can lose the last steps' results (they run again on resume).
+  treadle, Temporal and DBOS make each step's result durable before the next step starts,
+  as `"sync"` does: these two engines are the like-for-like comparison.
 
 LangGraph is a library without a server: `throughput` submits through `graph.batch`
 (its thread pool), `waiting` parks n threads in `interrupt()` (their checkpoints are in
@@ -34,7 +39,12 @@ from langgraph.types import Command, Send, interrupt
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common import Measurement, Unavailable, bench_main, measure, rss_mb, versions
 
-ENGINES = ["langgraph", "langgraph-functional", "langgraph-memory"]
+ENGINES = ["langgraph", "langgraph-functional", "langgraph-memory", "langgraph-sync", "langgraph-functional-sync"]
+
+
+def _durability(engine: str) -> dict[str, Any]:
+    """`invoke`/`batch` keyword arguments: LangGraph's default (`async`) unless `-sync`."""
+    return {"durability": "sync"} if engine.endswith("-sync") else {}
 
 
 def step(x: int) -> int:
@@ -150,7 +160,8 @@ def graph_workload(args: argparse.Namespace, warmup: int, repeats: int) -> Measu
     """The StateGraph engines (`langgraph`, `langgraph-memory`)."""
     n = args.n
     with tempfile.TemporaryDirectory(prefix="langgraph-bench-") as folder:
-        saver = _saver(args.workdir or folder) if args.engine == "langgraph" else None
+        saver = _saver(args.workdir or folder) if args.engine != "langgraph-memory" else None
+        durability = _durability(args.engine)
         limit = 4 * n + 50
         if args.workload == "waiting":
             return _waiting(n, saver)
@@ -159,7 +170,9 @@ def graph_workload(args: argparse.Namespace, warmup: int, repeats: int) -> Measu
             graph = three_step_graph().compile(checkpointer=saver)
 
             def batch() -> None:
-                results = graph.batch([_initial() for _ in range(n)], [_config(50) for _ in range(n)])
+                results = graph.batch(
+                    [_initial() for _ in range(n)], [_config(50) for _ in range(n)], **durability
+                )
                 assert all(r["x"] == 3 for r in results)
 
             return measure(batch, warmup=warmup, repeats=repeats)
@@ -168,7 +181,7 @@ def graph_workload(args: argparse.Namespace, warmup: int, repeats: int) -> Measu
         graph = builders[args.workload](n).compile(checkpointer=saver)
 
         def once() -> None:
-            result = graph.invoke(_initial(), _config(limit))
+            result = graph.invoke(_initial(), _config(limit), **durability)
             assert result["x"] == n, result["x"]
 
         return measure(once, warmup=warmup, repeats=repeats)
@@ -202,6 +215,7 @@ def functional_workload(args: argparse.Namespace, warmup: int, repeats: int) -> 
     n = args.n
     with tempfile.TemporaryDirectory(prefix="langgraph-bench-") as folder:
         saver = _saver(args.workdir or folder)
+        durability = _durability(args.engine)
 
         @entrypoint(checkpointer=saver)
         def chain(x: int) -> int:
@@ -234,7 +248,7 @@ def functional_workload(args: argparse.Namespace, warmup: int, repeats: int) -> 
         if args.workload == "throughput":
 
             def batch() -> None:
-                results = three.batch([0] * n, [_config(50) for _ in range(n)])
+                results = three.batch([0] * n, [_config(50) for _ in range(n)], **durability)
                 assert all(r == 3 for r in results)
 
             return measure(batch, warmup=warmup, repeats=repeats)
@@ -243,14 +257,14 @@ def functional_workload(args: argparse.Namespace, warmup: int, repeats: int) -> 
         flow = flows[args.workload]
 
         def once() -> None:
-            assert flow.invoke(0, _config(limit)) == n
+            assert flow.invoke(0, _config(limit), **durability) == n
 
         return measure(once, warmup=warmup, repeats=repeats)
 
 
 def workload(args: argparse.Namespace, warmup: int, repeats: int) -> Measurement:
     """Route to the engine's implementation."""
-    if args.engine == "langgraph-functional":
+    if args.engine.startswith("langgraph-functional"):
         return functional_workload(args, warmup, repeats)
     return graph_workload(args, warmup, repeats)
 
