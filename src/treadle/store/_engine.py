@@ -4,7 +4,10 @@ SQLite: WAL journal, `synchronous=NORMAL`, a busy timeout and foreign keys on ev
 connection; pysqlite's own transaction handling is switched off so that treadle emits
 `BEGIN IMMEDIATE` for write transactions (the writer takes the lock up front, so two
 read-then-write transactions never deadlock on the upgrade from a shared lock).
-PostgreSQL: psycopg 3, whatever the URL's driver spelling.
+PostgreSQL: psycopg 3, whatever the URL's driver spelling; a pooled connection that sat
+idle for `PING_AFTER_IDLE_SECONDS` is pinged before it is handed out (a server restart or
+an idle timeout may have closed it), one used moments ago is not: SQLAlchemy's
+`pool_pre_ping` pinged on every checkout, a round trip (~0.25 ms) per transaction.
 Both: JSON columns are encoded and decoded by `_json` (orjson where it means what the
 stdlib `json` means, the stdlib elsewhere). SQLAlchemy uses the pair in its JSON type's
 processors on SQLite (so the raw appender of `_fast` too) and, on PostgreSQL, gives them
@@ -14,11 +17,13 @@ the `Jsonb` parameters SQLAlchemy binds and loads `json`/`jsonb` results.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, Connection, make_url
-from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
 from treadle.settings import sqlite_path
 from treadle.store import _json
@@ -28,6 +33,7 @@ __all__ = ["WRITE", "make_engine", "normalize_url"]
 # Execution option set on connections that will write: SQLite begins them IMMEDIATE.
 WRITE = "treadle_write"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+PING_AFTER_IDLE_SECONDS = 5.0
 
 
 def normalize_url(url: str | URL) -> URL:
@@ -40,8 +46,14 @@ def normalize_url(url: str | URL) -> URL:
     return parsed
 
 
-def make_engine(url: str | URL, **kwargs: Any) -> Engine:
-    """Create an engine for `url`; SQLite files get their directory created."""
+def make_engine(
+    url: str | URL, *, ping_after_idle_seconds: float = PING_AFTER_IDLE_SECONDS, **kwargs: Any
+) -> Engine:
+    """Create an engine for `url`; SQLite files get their directory created.
+
+    `ping_after_idle_seconds` (PostgreSQL): how long a pooled connection may sit unused
+    before it is pinged at checkout; the other keyword arguments go to `create_engine`.
+    """
     parsed = normalize_url(url)
     kwargs.setdefault("json_serializer", _json.dumps)
     kwargs.setdefault("json_deserializer", _json.loads)
@@ -57,8 +69,33 @@ def make_engine(url: str | URL, **kwargs: Any) -> Engine:
         return engine
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
-    kwargs.setdefault("pool_pre_ping", True)
-    return create_engine(parsed, **kwargs)
+    engine = create_engine(parsed, **kwargs)
+    _ping_idle_connections(engine, ping_after_idle_seconds)
+    return engine
+
+
+def _ping_idle_connections(engine: Engine, idle_seconds: float) -> None:
+    """Ping a pooled connection at checkout when it sat unused for `idle_seconds`.
+
+    A failed ping raises `DisconnectionError`, on which the pool discards the connection
+    and checks out another (SQLAlchemy's documented pessimistic recipe).
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+        record.info["checked_in_at"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(
+        dbapi_connection: Any, record: ConnectionPoolEntry, proxy: PoolProxiedConnection
+    ) -> None:
+        checked_in_at = record.info.get("checked_in_at")
+        if checked_in_at is None or time.monotonic() - checked_in_at < idle_seconds:
+            return  # new, or used moments ago
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as error:
+            raise DisconnectionError(f"a pooled connection idle for {idle_seconds:g} s is gone") from error
 
 
 def _tune_sqlite(engine: Engine) -> None:
