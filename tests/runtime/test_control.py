@@ -212,3 +212,40 @@ async def test_an_event_reaches_a_listen_while_it_is_loaded(service: ResourceSer
             await asyncio.sleep(0.02)
         execution = await wait_for(service, execution_id)
     assert execution.status.output == {"got": 7}
+
+
+async def test_a_listen_that_timed_out_stops_taking_events(service: ResourceService, store: Store) -> None:
+    doc = document(
+        [
+            {
+                "guarded": {
+                    "try": [
+                        {
+                            "hear": {
+                                "listen": {"to": {"one": {"with": {"type": "com.example.order"}}}},
+                                "timeout": {"after": {"milliseconds": 200}},
+                            }
+                        }
+                    ],
+                    "catch": {"as": "error"},
+                }
+            },
+            {"nap": {"wait": {"seconds": 30}}},
+        ],
+        name="impatient",
+    )
+    workflow_id = create_workflow(service, doc)
+    execution_id = create_execution(service, workflow_id)
+    async with running(service) as runtime:
+        await wait_for(service, execution_id, {"waiting"})  # timed out, caught, napping
+        with store.begin(write=False) as tx:
+            left = [
+                s
+                for s in tx.runtime.subscriptions_for("com.example.order")
+                if s["execution_id"] == execution_id
+            ]
+        assert left == []
+        assert runtime.deliver_event({"type": "com.example.order", "data": {}}) == []
+        with store.begin(write=False) as tx:
+            stages = [(s.node, s.status) for s in tx.stages.list(execution_id)]
+        assert ("/do/0/guarded/try/0/hear", "faulted") in stages

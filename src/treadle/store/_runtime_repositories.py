@@ -121,6 +121,9 @@ _WAKE = (
 _s = EVENT_SUBSCRIPTIONS.c
 _SUBSCRIPTION_KEY = select(_s.key).where(_s.execution_id == bindparam("b_id"), _s.key == bindparam("b_key"))
 _INSERT_SUBSCRIPTION = insert(EVENT_SUBSCRIPTIONS)
+_DELETE_SUBSCRIPTION = delete(EVENT_SUBSCRIPTIONS).where(
+    _s.execution_id == bindparam("b_id"), _s.key == bindparam("b_key")
+)
 _i = EXECUTION_INBOX.c
 _INBOX = select(_i.key, _i.event).where(
     _i.execution_id == bindparam("b_id"), _i.key.in_(bindparam("b_keys", expanding=True))
@@ -385,6 +388,11 @@ class RuntimeRepository:
                 }
             ],
         )
+
+    def unsubscribe(self, execution_id: str, key: str) -> None:
+        """A listen gave up: forget its subscription and any event delivered to it since."""
+        self.connection.execute(_DELETE_SUBSCRIPTION, {"b_id": execution_id, "b_key": key})
+        self.connection.execute(_TAKE_INBOX, {"b_id": execution_id, "b_key": key})
 
     def subscriptions_for(self, event_type: str | None) -> list[dict[str, Any]]:
         """Subscriptions that may take an event of `event_type`, oldest first."""

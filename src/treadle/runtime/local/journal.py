@@ -67,6 +67,10 @@ class RunHost(Protocol):
         """Journal a delivered event as the listen's result and drop it from the inbox."""
         ...
 
+    def unsubscribe(self, key: str) -> None:
+        """A listen gave up: drop its subscription (and an event delivered to it) with the next commit."""
+        ...
+
     async def publish(self, event: Mapping[str, Any]) -> None:
         """Deliver an emitted event to listening executions and `schedule.on` workflows."""
         ...
@@ -194,30 +198,43 @@ class JournalEffects:
         if found is not _MISSING:
             return dict(found.get("value") or {})
         await self._gate()
-        self._begin()
         try:
-            event = await self.host.subscribe(key, _event_type(filters), _filters_json(filters))
-        finally:
-            self._end()
-        if event is None:
-            future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-            self.listeners[key] = future
-            self.parked[key] = None
-            self._touch()
-            # An event delivered between the subscription's commit and this park found no
-            # listener to notify; look once, so it is not left until the next reload.
-            self.inbox_check = asyncio.ensure_future(self.host.check_inbox())  # kept: tasks are weakly held
-            try:
-                event = await (asyncio.wait_for(future, timeout) if timeout is not None else future)
-            finally:
-                self.listeners.pop(key, None)
-                self.parked.pop(key, None)
+            event = await self._listen(filters, timeout, key)
+        except (asyncio.CancelledError, TimeoutError):
+            # Given up, not parked: a run that unloads (stopping) keeps the subscription
+            # to be woken by it; a listen a timeout or a race cancelled must not keep
+            # taking events into the inbox until the execution ends.
+            if not self.host.stopping:
+                self.host.unsubscribe(key)
+            raise
         self._begin()
         try:
             await self.host.consume(key, event)
         finally:
             self._end()
         return dict(event)
+
+    async def _listen(self, filters: Sequence[EventFilter], timeout: float | None, key: str) -> Any:
+        """Subscribe durably; the event already delivered, or the next one, for `key`."""
+        self._begin()
+        try:
+            event = await self.host.subscribe(key, _event_type(filters), _filters_json(filters))
+        finally:
+            self._end()
+        if event is not None:
+            return event
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.listeners[key] = future
+        self.parked[key] = None
+        self._touch()
+        # An event delivered between the subscription's commit and this park found no
+        # listener to notify; look once, so it is not left until the next reload.
+        self.inbox_check = asyncio.ensure_future(self.host.check_inbox())  # kept: tasks are weakly held
+        try:
+            return await (asyncio.wait_for(future, timeout) if timeout is not None else future)
+        finally:
+            self.listeners.pop(key, None)
+            self.parked.pop(key, None)
 
     # -- machinery -------------------------------------------------------------------------
 

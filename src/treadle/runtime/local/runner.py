@@ -239,6 +239,13 @@ class ExecutionRun:
         await self.durable()
         return found.get("event")
 
+    def unsubscribe(self, key: str) -> None:
+        """A listen gave up (its task timed out, a race it was in ended): drop its
+        subscription, and an event delivered to it meanwhile, with the next commit."""
+        execution_id = self.execution_id
+        self.batch.actions.append(lambda tx: tx.runtime.unsubscribe(execution_id, key))
+        self._schedule_flush()
+
     async def consume(self, key: str, event: Any) -> None:
         """Journal the event as the listen's result; drop it from the inbox."""
         if self.stopping:
