@@ -70,6 +70,53 @@ def test_sync_client_follows_events(server: LiveServer, service: ResourceService
         assert [e.seq for e in client.events(rid, after=1)] == [2]
 
 
+def _finish_later(service: ResourceService, execution_id: str, *, delay: float = 0.2) -> threading.Thread:
+    """What a runtime writes when a run ends: the journal's phases and the status."""
+
+    def write() -> None:
+        time.sleep(delay)
+        with service.store.begin() as tx:
+            tx.journal.append(execution_id, [JournalEntry("phase", {"phase": "running"})])
+        service.update_execution_status(execution_id, {"phase": "running"})
+        with service.store.begin() as tx:
+            tx.journal.append(execution_id, [JournalEntry("phase", {"phase": "completed", "output": 7})])
+        service.update_execution_status(execution_id, {"phase": "completed", "output": 7})
+
+    thread = threading.Thread(target=write)
+    thread.start()
+    return thread
+
+
+def test_sync_client_waits_for_an_execution_to_end(server: LiveServer, service: ResourceService) -> None:
+    with Client(server.url) as client:
+        wid = client.create(workflow_body()).metadata.id
+        rid = str(client.start(wid).metadata.id)
+        with pytest.raises(TimeoutError):
+            client.wait(rid, timeout=0.3)  # nothing runs it yet
+        writer = _finish_later(service, rid)
+        ended = client.wait(rid, timeout=30)
+        writer.join()
+        assert ended.status.phase == "completed" and ended.status.output == 7
+        assert client.wait(rid).status.phase == "completed"  # an ended one answers at once
+        with pytest.raises(ApiError) as missing:
+            client.wait("wex-01jnothere000000000000000")
+        assert missing.value.status == 404
+
+
+async def test_async_client_waits_for_an_execution_to_end(
+    server: LiveServer, service: ResourceService
+) -> None:
+    async with AsyncClient(server.url) as client:
+        wid = (await client.create(workflow_body())).metadata.id
+        rid = str((await client.start(wid)).metadata.id)
+        with pytest.raises(TimeoutError):
+            await client.wait(rid, timeout=0.3)
+        writer = _finish_later(service, rid)
+        ended = await client.wait(rid, timeout=30)
+        writer.join()
+        assert ended.status.phase == "completed" and ended.status.output == 7
+
+
 async def test_async_client(server: LiveServer, service: ResourceService) -> None:
     async with AsyncClient(server.url) as client:
         created = await client.apply(workflow_body(name="Async Flow"))

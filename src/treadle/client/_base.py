@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,8 @@ __all__ = [
 ]
 
 DEFAULT_SERVER = "http://127.0.0.1:8080"
+#: How often `wait` reads an execution whose event stream ended before its status did.
+STATUS_POLL_SECONDS = 0.05
 
 _PATHS = {
     "Workflow": "/v1/workflows",
@@ -262,3 +265,23 @@ class SseParser:
         except ValueError:
             data = text
         return Event(seq=seq, type=self._type, data=data)
+
+
+# -- waiting -------------------------------------------------------------------------------
+
+
+def stream_timeout(deadline: float | None) -> httpx.Timeout:
+    """An event stream's timeouts: reads wait up to the deadline (without one, forever)."""
+    if deadline is None:
+        return httpx.Timeout(None, connect=10)
+    return httpx.Timeout(max(0.001, deadline - time.monotonic()), connect=10)
+
+
+def check_deadline(deadline: float | None, execution_id: str) -> None:
+    """Raise TimeoutError once the `time.monotonic()` deadline has passed.
+
+    Raises:
+        TimeoutError: it has.
+    """
+    if deadline is not None and time.monotonic() >= deadline:
+        raise TimeoutError(f"execution {execution_id} has not ended yet")

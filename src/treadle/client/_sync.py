@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import time
 from collections.abc import Iterator, Mapping
 from types import TracebackType
 from typing import Any, cast
@@ -12,6 +13,7 @@ import httpx
 from treadle.client import _requests as rq
 from treadle.client._base import (
     PREFIXES,
+    STATUS_POLL_SECONDS,
     ApiError,
     Event,
     KindRef,
@@ -21,11 +23,14 @@ from treadle.client._base import (
     as_page,
     as_resource,
     auth_headers,
+    check_deadline,
     kind_name,
     parse,
     server_from_env,
+    stream_timeout,
 )
 from treadle.resources import WorkflowExecution
+from treadle.resources.phases import TERMINAL
 
 __all__ = ["Client"]
 
@@ -184,17 +189,28 @@ class Client:
         """Every decision (branch taken) of an execution, oldest first."""
         return builtins.list(self._send(rq.records(execution_id, "decisions"))["items"])
 
-    def events(self, execution_id: str, *, after: int | None = None, reconnect: int = 3) -> Iterator[Event]:
-        """Follow an execution's events until it ends; reconnects after `Last-Event-ID` on drops."""
+    def events(
+        self,
+        execution_id: str,
+        *,
+        after: int | None = None,
+        reconnect: int = 3,
+        timeout: float | None = None,
+    ) -> Iterator[Event]:
+        """Follow an execution's events until it ends; reconnects after `Last-Event-ID` on drops.
+
+        Raises:
+            TimeoutError: it has not ended within `timeout` seconds (checked at each line
+                the server sends, heartbeats included, and while it sends none).
+        """
         parser = SseParser()
         parser.last_id = after
         failures = 0
+        deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             request = rq.events(execution_id, parser.last_id)
             try:
-                with self._http.stream(
-                    **request.send_args(), timeout=httpx.Timeout(None, connect=10)
-                ) as response:
+                with self._http.stream(**request.send_args(), timeout=stream_timeout(deadline)) as response:
                     if response.status_code >= 400:
                         response.read()
                         parse(response, None)
@@ -202,11 +218,36 @@ class Client:
                         for event in parser.feed([line]):
                             failures = 0
                             yield event
+                        check_deadline(deadline, execution_id)
                 return
+            except httpx.ReadTimeout:
+                check_deadline(deadline, execution_id)
+                raise
             except (httpx.RemoteProtocolError, httpx.ReadError) as error:
                 failures += 1
                 if failures > reconnect:
                     raise error
+
+    def wait(self, execution_id: str, *, timeout: float | None = None) -> WorkflowExecution:
+        """Wait until the execution ends (completed, faulted or cancelled); return it.
+
+        Follows its event stream (no polling while it runs), which ends with its last phase.
+
+        Raises:
+            TimeoutError: it has not ended within `timeout` seconds.
+            ApiError: no such execution (404).
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for _ in self.events(execution_id, timeout=timeout):
+            pass
+        while True:
+            execution = cast(WorkflowExecution, self.get(WorkflowExecution, execution_id))
+            if execution.status.phase in TERMINAL:
+                return execution
+            # The journal's last phase is in; a runtime that writes the status a moment
+            # later (Temporal's) has it in a poll or two.
+            check_deadline(deadline, execution_id)
+            time.sleep(STATUS_POLL_SECONDS)
 
     def publish(self, event: Mapping[str, Any], *, binary: bool = False) -> dict[str, Any]:
         """Publish a CloudEvent (structured, or binary with `ce-*` headers)."""
