@@ -22,6 +22,7 @@ from dataclasses import fields
 from typing import Any, Protocol, cast
 
 from sqlalchemy import Engine, Table
+from sqlalchemy.pool import PoolProxiedConnection
 
 from treadle.settings import sqlite_path
 from treadle.store._records import Decision, Stage
@@ -111,6 +112,14 @@ class _Records:
             cursor.executemany(self.decisions.sql, self.decisions.rows(records))
 
 
+def _detached_connection(engine: Engine) -> PoolProxiedConnection:
+    """A connection of the engine's (its pragmas, its JSON functions) taken out of the
+    pool: its owner alone uses and closes it, and what it changes never leaks back."""
+    proxy = engine.raw_connection()
+    proxy.detach()
+    return proxy
+
+
 class RawAppender:
     """Journal rows, stages and decisions committed on one raw SQLite connection.
 
@@ -130,11 +139,9 @@ class RawAppender:
         autocheckpoint: bool = True,
     ) -> None:
         self._write_lock = write_lock
-        proxy = engine.raw_connection()
-        proxy.detach()
-        self._proxy = proxy
+        self._proxy = _detached_connection(engine)
         # pysqlite's connection (check_same_thread off, as SQLAlchemy opens SQLite files).
-        connection = cast(sqlite3.Connection, proxy.dbapi_connection)
+        connection = cast(sqlite3.Connection, self._proxy.dbapi_connection)
         self.connection = connection
         if busy_timeout_ms is not None:
             connection.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
@@ -203,16 +210,14 @@ class PostgresAppender:
     """Journal rows, stages and decisions committed in one pipelined round trip (psycopg).
 
     Like `RawAppender`, the connection comes from the engine and is detached from the
-    pool: owned by one thread, closed by it. A failed append leaves it unusable for
-    the caller's purposes: close it and open another (the failure may be a broken
-    connection, which the pool's ping would have caught).
+    pool: owned by one thread, closed by it. A refused append is rolled back and the
+    connection goes on; a failed one may mean the connection broke (nothing pings it, as
+    the pool pings its idle ones), so the owner closes it and opens another.
     """
 
     def __init__(self, engine: Engine) -> None:
-        proxy = engine.raw_connection()
-        proxy.detach()
-        self._proxy = proxy
-        self.connection: Any = proxy.dbapi_connection
+        self._proxy = _detached_connection(engine)
+        self.connection: Any = self._proxy.dbapi_connection
         self._records = _Records(engine)
 
     def append(
