@@ -82,26 +82,3 @@ async def test_wait_says_when_it_gives_up_or_there_is_nothing(service: ResourceS
             await runtime.wait("wex-nothing")
         runtime.cancel(eid)
         assert (await runtime.wait(eid, timeout=20)).status.phase == "cancelled"
-
-
-async def test_the_writer_replaces_a_raw_connection_the_database_closed(
-    service: ResourceService, store: Store, counter: Counter
-) -> None:
-    # The writer commits a step's records on a raw connection of its own (on PostgreSQL
-    # and, when the loop is busy, on SQLite): once that connection is gone, the next
-    # write goes through SQLAlchemy's pool and the writer opens a fresh one.
-    call = {"call": "http", "with": {"method": "post", "endpoint": counter.url, "body": {"value": 1}}}
-    wid = create_workflow(service, document([{"one": call}, {"two": call}]))
-    async with running(service) as runtime:
-        first = await runtime.wait(create_execution(service, wid), timeout=20)
-        assert first.status.phase == "completed"
-        appender = runtime.worker.writer._thread_appender
-        if appender is not None:
-            appender.close()  # as a server restart or an idle timeout would
-        second = await runtime.wait(create_execution(service, wid), timeout=20)
-        third = await runtime.wait(create_execution(service, wid), timeout=20)
-        if appender is not None:  # not given up on: replaced
-            assert runtime.worker.writer._thread_appender is not appender
-    assert (second.status.phase, third.status.phase) == ("completed", "completed")
-    with store.begin(write=False) as tx:
-        assert len(tx.stages.list(third.metadata.id)) == 2
