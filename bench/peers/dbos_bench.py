@@ -6,8 +6,9 @@ committed to the system database. Fan-out starts one child workflow per branch w
 parallel; the queue pattern polls once a second, see PEERS.md). `throughput` starts n
 workflows at once with `DBOS.start_workflow` (DBOS is a library: that is the submit
 path). `waiting` parks n workflows in `DBOS.sleep` (each holds a thread). `recovery`
-starts n workflows in a child process, kills it with SIGKILL while they sleep, and times
-a fresh process's `DBOS.launch()` recovering and finishing them all.
+starts n workflows in a child process, kills it with SIGKILL while they sleep, waits until
+every timer is due, and times a fresh process's `DBOS.launch()` recovering and finishing
+them all.
 
 Engines: `dbos-sqlite` (a SQLite file in a temporary folder), `dbos-postgres`
 (`--database-url postgresql://user@host:port/db`; a fresh database is created per run).
@@ -35,6 +36,8 @@ from common import Measurement, bench_main, measure, rss_mb, versions
 
 ENGINES = ["dbos-sqlite", "dbos-postgres"]
 HERE = Path(__file__).resolve()
+#: `recovery`: the parked workflows' timer; the restart waits until every one is due.
+TIMER_SECONDS = 2.0
 _parked = 0
 _parked_lock = threading.Lock()
 
@@ -161,6 +164,7 @@ def _recovery(args: argparse.Namespace, url: str) -> Measurement:
         raise RuntimeError(f"the first worker did not park its workflows (exit {first.wait()})")
     os.kill(first.pid, signal.SIGKILL)
     first.wait()
+    time.sleep(TIMER_SECONDS)  # every timer is due: what follows is recovery alone
     began = time.perf_counter()
     second = subprocess.run(
         [sys.executable, str(HERE), "child", "recover", url, str(n)],
@@ -179,7 +183,7 @@ def child(role: str, url: str, n: int) -> None:
     launch(url)
     if role == "start":
         for _ in range(n):
-            DBOS.start_workflow(parked, 2.0)
+            DBOS.start_workflow(parked, TIMER_SECONDS)
         _wait_parked(n, time.monotonic() + 1800)
         print("parked", flush=True)
         time.sleep(3600)  # until killed

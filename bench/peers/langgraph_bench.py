@@ -39,7 +39,13 @@ from langgraph.types import Command, Send, interrupt
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common import Measurement, Unavailable, bench_main, measure, rss_mb, versions
 
-ENGINES = ["langgraph", "langgraph-functional", "langgraph-memory", "langgraph-sync", "langgraph-functional-sync"]
+ENGINES = [
+    "langgraph",
+    "langgraph-functional",
+    "langgraph-memory",
+    "langgraph-sync",
+    "langgraph-functional-sync",
+]
 
 
 def _durability(engine: str) -> dict[str, Any]:
