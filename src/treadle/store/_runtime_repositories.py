@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    Delete,
     Insert,
     Select,
     and_,
@@ -132,6 +133,19 @@ _TAKE_INBOX = delete(EXECUTION_INBOX).where(
     _i.execution_id == bindparam("b_id"), _i.key == bindparam("b_key")
 )
 _DELETE_CONTEXTS = delete(CONTEXTS).where(CONTEXTS.c.execution_id == bindparam("b_id"))
+
+
+def _end_run() -> Delete:
+    """PostgreSQL: the four deletes of a run's end in one statement (data-modifying CTEs),
+    one round trip instead of four."""
+    statement = delete(RUNS).where(_r.execution_id == bindparam("b_id"))
+    for table in (EVENT_SUBSCRIPTIONS, EXECUTION_INBOX, CONTEXTS):
+        gone = delete(table).where(table.c.execution_id == bindparam("b_id")).cte(f"gone_{table.name}")
+        statement = statement.add_cte(gone)
+    return statement
+
+
+_END_RUN = _end_run()
 
 
 @functools.cache
@@ -355,6 +369,14 @@ class RuntimeRepository:
         """Forget the run (the execution ended), with its subscriptions and inbox."""
         for statement in _DELETE_RUN:
             self.connection.execute(statement, {"b_id": execution_id})
+
+    def end_run(self, execution_id: str) -> None:
+        """The execution ended: forget its run, subscriptions, inbox and contexts."""
+        if self._postgres:
+            self.connection.execute(_END_RUN, {"b_id": execution_id})
+            return
+        self.delete_run(execution_id)
+        self.delete_contexts(execution_id)
 
     def wake(self, execution_ids: Iterable[str], now: datetime) -> None:
         """Make waiting runs claimable now; tell leased ones to look at their inbox."""

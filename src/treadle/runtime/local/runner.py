@@ -402,8 +402,7 @@ class ExecutionRun:
 
         def end(tx: Transaction) -> None:
             _check_lease(tx, execution_id, owner, epoch)
-            tx.runtime.delete_run(execution_id)
-            tx.runtime.delete_contexts(execution_id)
+            tx.runtime.end_run(execution_id)
 
         batch.actions.append(end)
         return batch

@@ -103,8 +103,7 @@ def end_offline(
         update["tasks"] = tasks
     ended = apply_status(service, tx, _id(execution), update)
     tx.journal.append(_id(execution), [JournalEntry("phase", {"phase": phase})])
-    tx.runtime.delete_run(_id(execution))
-    tx.runtime.delete_contexts(_id(execution))
+    tx.runtime.end_run(_id(execution))
     return ended
 
 

@@ -1,0 +1,49 @@
+"""The runtime's bookkeeping statements that are not exercised end to end elsewhere."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import func, select
+
+from tests.store.rows import AT, insert_executions, resource_row
+from treadle.store import Store
+from treadle.store._runtime_tables import EVENT_SUBSCRIPTIONS, EXECUTION_INBOX, EXECUTION_RUNS
+from treadle.store._tables import CONTEXTS
+
+NOW = datetime(2025, 1, 1, 12, tzinfo=UTC)
+
+
+def _bookkeeping(store: Store, execution_id: str) -> None:
+    """A run row, a subscription, an inbox event and a context, as a listening run has."""
+    with store.begin() as tx:
+        tx.runtime.insert_run(
+            {"execution_id": execution_id, "workflow_id": "wfl-1", "state": "waiting", "updated_at": NOW}
+        )
+        tx.runtime.subscribe(execution_id, "/do/0/hear#0", "com.example", [], NOW)
+        tx.runtime.subscribe(execution_id, "/do/1/hear#0", "com.example", [], NOW)
+        assert tx.runtime.deliver(execution_id, "/do/1/hear#0", {"type": "com.example"}, NOW)
+        tx.contexts.insert(
+            resource_row("ExecutionContext", f"ctx-{execution_id}", execution_id=execution_id, created_at=AT)
+        )
+
+
+def _left(store: Store, execution_id: str) -> dict[str, int]:
+    with store.begin(write=False) as tx:
+        return {
+            table.name: tx.connection.execute(
+                select(func.count()).select_from(table).where(table.c.execution_id == execution_id)
+            ).scalar_one()
+            for table in (EXECUTION_RUNS, EVENT_SUBSCRIPTIONS, EXECUTION_INBOX, CONTEXTS)
+        }
+
+
+def test_end_run_forgets_the_run_and_nothing_of_other_runs(store: Store) -> None:
+    insert_executions(store, "wex-ended", "wex-other")
+    _bookkeeping(store, "wex-ended")
+    _bookkeeping(store, "wex-other")
+    assert set(_left(store, "wex-ended").values()) == {1}
+    with store.begin() as tx:
+        tx.runtime.end_run("wex-ended")
+    assert set(_left(store, "wex-ended").values()) == {0}
+    assert set(_left(store, "wex-other").values()) == {1}
