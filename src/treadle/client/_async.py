@@ -230,8 +230,8 @@ class AsyncClient:
             execution = cast(WorkflowExecution, await self.get(WorkflowExecution, execution_id))
             if execution.status.phase in TERMINAL:
                 return execution
-            # The journal's last phase is in; a runtime that writes the status a moment
-            # later (Temporal's) has it in a poll or two.
+            # The stream ends at the journal's last phase. treadle's runtimes commit the
+            # status with it; one reporting through `update_status` may write it after.
             check_deadline(deadline, execution_id)
             await asyncio.sleep(STATUS_POLL_SECONDS)
 

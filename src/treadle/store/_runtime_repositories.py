@@ -39,8 +39,9 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 
+from treadle.store._records import _INSERT_JOURNAL
 from treadle.store._runtime_tables import EVENT_SUBSCRIPTIONS, EXECUTION_INBOX, EXECUTION_RUNS, SCHEDULE_TICKS
-from treadle.store._tables import CONTEXTS, EXECUTIONS, JOURNAL, WORKFLOWS
+from treadle.store._tables import CONTEXTS, EXECUTIONS, WORKFLOWS
 
 __all__ = ["Claim", "RuntimeRepository"]
 
@@ -51,7 +52,6 @@ _CAPPED_CLAIM_LOCK = 0x7472_6561_6463
 _r = RUNS.c
 _mine = and_(_r.lease_owner == bindparam("b_owner"), _r.state == "leased")
 
-_APPEND_JOURNAL = insert(JOURNAL)
 _LEASED_PER_WORKFLOW = (
     select(_r.workflow_id, func.count())
     .where(_r.state == "leased", _r.lease_expires >= bindparam("b_now"))
@@ -220,7 +220,7 @@ class RuntimeRepository:
             IntegrityError: a seq is taken: another worker wrote to the same journal.
         """
         if rows:
-            self.connection.execute(_APPEND_JOURNAL, list(rows))
+            self.connection.execute(_INSERT_JOURNAL, list(rows))
 
     # -- runs and leases -----------------------------------------------------------------
 

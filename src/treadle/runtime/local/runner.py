@@ -428,8 +428,8 @@ class ExecutionRun:
             next_state = state
             # An event arrived while it was unloading: the notify flag says so, unless a
             # lease tick took the flag to a run whose listen was already stopping, so the
-            # inbox is asked too (for the listens it parked: a listen that timed out keeps
-            # its subscription, and an event for it must not wake the run again and again).
+            # inbox is asked too, for the listens it parked (one that gave up has dropped
+            # its subscription and inbox by then: an earlier commit, or action of this one).
             if state == "waiting" and (row.get("notify") or tx.runtime.inbox(execution_id, listening)):
                 next_state = "ready"
             if row.get("control") == "cancel":
