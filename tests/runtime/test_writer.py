@@ -1,4 +1,5 @@
-"""The group-commit writer: records-only rounds on its raw connection, and what a broken one costs."""
+"""The group-commit writer: records-only rounds on its raw connection, what a broken one
+costs, and rounds of many status reports and run ends."""
 
 from __future__ import annotations
 
@@ -9,8 +10,12 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
+
 from tests.runtime.conftest import create_execution, create_workflow, document
-from treadle.resources import ResourceService
+from treadle.resources import ResourceService, WorkflowExecution
+from treadle.runtime.local.runner import LeaseLost, end_runs
+from treadle.runtime.local.transitions import record_status
 from treadle.runtime.local.writer import Batch, Writer
 from treadle.store import Store
 
@@ -64,7 +69,7 @@ async def test_a_raw_connection_closed_under_the_writer_is_replaced(
     service: ResourceService, store: Store
 ) -> None:
     execution_id = create_execution(service, create_workflow(service, document([{"a": {"set": {"x": 1}}}])))
-    writer = Writer(store, lambda tx, id, update: None)
+    writer = Writer(store, lambda tx, id, update: None, lambda tx, ends: None)
     writer.start(asyncio.get_running_loop())
     try:
         await _write_on_the_thread(writer, store, _batch(execution_id, 1))
@@ -82,3 +87,46 @@ async def test_a_raw_connection_closed_under_the_writer_is_replaced(
             (2, {"n": 2}),
             (3, {"n": 3}),
         ]
+
+
+async def test_one_lost_lease_in_a_round_of_endings_fails_only_its_own_batch(
+    service: ResourceService, store: Store
+) -> None:
+    """A round of many status reports and run ends is applied in bulk; when one run's
+    lease was lost, the round is redone batch by batch and only that one fails."""
+    workflow_id = create_workflow(service, document([{"a": {"set": {"x": 1}}}]))
+    ids = [create_execution(service, workflow_id) for _ in range(4)]
+    lost = ids[2]
+    with store.begin() as tx:
+        for id in ids:
+            tx.runtime.insert_run(
+                {
+                    "execution_id": id,
+                    "workflow_id": workflow_id,
+                    "state": "leased",
+                    "lease_owner": "worker-1",
+                    "epoch": 2 if id == lost else 1,  # another worker took this one over
+                    "updated_at": datetime.now(UTC),
+                }
+            )
+    writer = Writer(store, lambda tx, id, update: record_status(service, tx, id, update), end_runs)
+    writer.start(asyncio.get_running_loop())
+    try:
+        with writer._cond:  # the thread takes them all in one round
+            futures = [
+                writer.submit(Batch(id, status={"phase": "running"}, ends_run=("worker-1", 1))) for id in ids
+            ]
+        for id, future in zip(ids, futures, strict=True):
+            assert future is not None
+            if id == lost:
+                with pytest.raises(LeaseLost):
+                    await asyncio.wait_for(future, 10)
+            else:
+                await asyncio.wait_for(future, 10)
+    finally:
+        await asyncio.to_thread(writer.stop)
+    assert writer.rounds == 1
+    phases = {id: service.get(WorkflowExecution, id).status.phase for id in ids}
+    assert phases == {id: "pending" if id == lost else "running" for id in ids}
+    with store.begin(write=False) as tx:
+        assert sorted(tx.runtime.runs_for_update(ids)) == [lost]

@@ -47,3 +47,24 @@ def test_end_run_forgets_the_run_and_nothing_of_other_runs(store: Store) -> None
         tx.runtime.end_run("wex-ended")
     assert set(_left(store, "wex-ended").values()) == {0}
     assert set(_left(store, "wex-other").values()) == {1}
+
+
+def test_end_runs_forgets_many_runs_at_once(store: Store) -> None:
+    insert_executions(store, "wex-a", "wex-b", "wex-kept")
+    for id in ("wex-a", "wex-b", "wex-kept"):
+        _bookkeeping(store, id)
+    with store.begin() as tx:
+        tx.runtime.end_runs(["wex-a", "wex-b"])
+        tx.runtime.end_runs([])
+    assert set(_left(store, "wex-a").values()) == set(_left(store, "wex-b").values()) == {0}
+    assert set(_left(store, "wex-kept").values()) == {1}
+
+
+def test_runs_for_update_reads_the_runs_asked_for(store: Store) -> None:
+    insert_executions(store, "wex-a", "wex-b", "wex-none")
+    _bookkeeping(store, "wex-a")
+    _bookkeeping(store, "wex-b")
+    with store.begin() as tx:
+        runs = tx.runtime.runs_for_update(["wex-b", "wex-none", "wex-a", "wex-a"])
+    assert sorted(runs) == ["wex-a", "wex-b"]
+    assert runs["wex-a"]["state"] == "waiting"

@@ -287,6 +287,11 @@ class ExecutionRepository(ResourceRepository):
     }
     sorts = _COMMON_SORTS | {"phase", "completed_at"}
 
+    def __init__(self, connection: Connection) -> None:
+        super().__init__(connection)
+        self._held: dict[str, Row] = {}
+        self._deferred: builtins.list[dict[str, Any]] | None = None
+
     def active_ids(
         self,
         *,
@@ -313,8 +318,92 @@ class ExecutionRepository(ResourceRepository):
         found = self.connection.execute(_PHASE, {"b_id": id}).first()
         return None if found is None else str(found[0])
 
+    # -- many executions in one transaction (the runtime's writer) -------------------------
+
+    def lock_many(self, ids: Sequence[str]) -> None:
+        """Read and lock (PostgreSQL) the rows of `ids` in one statement, in id order.
+
+        The rows are kept: `get` answers from them for the rest of the transaction, so
+        a writer applying many status reports reads them all in one round trip instead
+        of one each. Locking in id order, every writer doing this takes its locks in the
+        same order and two never deadlock.
+        """
+        rows = self.connection.execute(_LOCK_MANY, {"b_ids": sorted(set(ids))}).mappings()
+        self._held = {row["id"]: dict(row) for row in rows}
+
+    def defer_updates(self) -> None:
+        """Queue `update`s until `flush_updates` sends them together (one executemany).
+
+        Only for rows read by `lock_many`: they are locked, so the version an update
+        expects is the one it finds, and the update is answered True at once.
+        """
+        self._deferred = []
+
+    def flush_updates(self) -> None:
+        """Send the queued updates.
+
+        Raises:
+            StaleUpdate: a row was not at the version its update expected (nothing the
+                caller can keep: roll the transaction back).
+        """
+        self._send_deferred()
+        self._deferred = None
+
+    def _send_deferred(self) -> None:
+        deferred = self._deferred
+        if not deferred:
+            return
+        self._deferred = []
+        for params in _same_keys(deferred):
+            result = self.connection.execute(_versioned_update(self.table), params)
+            if result.rowcount != len(params):
+                raise StaleUpdate(f"{len(params) - result.rowcount} of {len(params)} executions changed")
+
+    def get(self, id: str, *, for_update: bool = False) -> Row | None:
+        """The row with `id` (the one `lock_many` read, if it did), see `ResourceRepository.get`."""
+        held = self._held.get(id)
+        if held is not None:
+            return dict(held)
+        return super().get(id, for_update=for_update)
+
+    def update(self, id: str, expected_version: int, values: Mapping[str, Any]) -> bool:
+        """See `ResourceRepository.update`; queued while updates are deferred."""
+        held = self._held.get(id)
+        if self._deferred is None or held is None or "labels" in values:
+            self._send_deferred()  # in order: an earlier queued update may be to this row
+            updated = super().update(id, expected_version, values)
+            if updated and held is not None:
+                self._held[id] = {**held, **values}
+            return updated
+        if held["version"] != expected_version:
+            return False
+        self._deferred.append({**values, "b_id": id, "b_version": expected_version})
+        self._held[id] = {**held, **values}
+        return True
+
+
+class StaleUpdate(Exception):
+    """A deferred update found its row at another version than it expected."""
+
+
+def _same_keys(params: Sequence[dict[str, Any]]) -> builtins.list[builtins.list[dict[str, Any]]]:
+    """Consecutive parameter sets grouped by their keys (an executemany needs one shape)."""
+    groups: builtins.list[builtins.list[dict[str, Any]]] = []
+    for one in params:
+        if groups and groups[-1][0].keys() == one.keys():
+            groups[-1].append(one)
+        else:
+            groups.append([one])
+    return groups
+
 
 _PHASE = select(EXECUTIONS.c.phase).where(EXECUTIONS.c.id == bindparam("b_id"))
+_LOCK_MANY = (
+    select(EXECUTIONS)
+    .where(EXECUTIONS.c.id.in_(bindparam("b_ids", expanding=True)))
+    .order_by(EXECUTIONS.c.id)
+    .with_for_update()
+)
 
 
 class ContextRepository(ResourceRepository):

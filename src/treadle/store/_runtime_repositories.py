@@ -135,17 +135,31 @@ _TAKE_INBOX = delete(EXECUTION_INBOX).where(
 _DELETE_CONTEXTS = delete(CONTEXTS).where(CONTEXTS.c.execution_id == bindparam("b_id"))
 
 
-def _end_run() -> Delete:
-    """PostgreSQL: the four deletes of a run's end in one statement (data-modifying CTEs),
-    one round trip instead of four."""
-    statement = delete(RUNS).where(_r.execution_id == bindparam("b_id"))
-    for table in (EVENT_SUBSCRIPTIONS, EXECUTION_INBOX, CONTEXTS):
-        gone = delete(table).where(table.c.execution_id == bindparam("b_id")).cte(f"gone_{table.name}")
-        statement = statement.add_cte(gone)
+_ENDED_TABLES = (RUNS, EVENT_SUBSCRIPTIONS, EXECUTION_INBOX, CONTEXTS)
+#: SQLite: the deletes of the runs' ends, one per table.
+_END_RUNS = tuple(
+    delete(table).where(table.c.execution_id.in_(bindparam("b_ids", expanding=True)))
+    for table in _ENDED_TABLES
+)
+
+
+def _end_runs_at_once() -> Delete:
+    """PostgreSQL: the four deletes in one statement (data-modifying CTEs), one round trip
+    instead of four."""
+    first, *others = _END_RUNS
+    statement = first
+    for table, gone in zip(_ENDED_TABLES[1:], others, strict=True):
+        statement = statement.add_cte(gone.cte(f"gone_{table.name}"))
     return statement
 
 
-_END_RUN = _end_run()
+_END_RUNS_AT_ONCE = _end_runs_at_once()
+_GET_RUNS_FOR_UPDATE = (
+    select(RUNS)
+    .where(_r.execution_id.in_(bindparam("b_ids", expanding=True)))
+    .order_by(_r.execution_id)
+    .with_for_update()
+)
 
 
 @functools.cache
@@ -370,13 +384,22 @@ class RuntimeRepository:
         for statement in _DELETE_RUN:
             self.connection.execute(statement, {"b_id": execution_id})
 
+    def runs_for_update(self, execution_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The run rows of these executions by execution id, locked (PostgreSQL) in id order."""
+        rows = self.connection.execute(_GET_RUNS_FOR_UPDATE, {"b_ids": sorted(set(execution_ids))})
+        return {row["execution_id"]: dict(row) for row in rows.mappings()}
+
     def end_run(self, execution_id: str) -> None:
         """The execution ended: forget its run, subscriptions, inbox and contexts."""
-        if self._postgres:
-            self.connection.execute(_END_RUN, {"b_id": execution_id})
+        self.end_runs([execution_id])
+
+    def end_runs(self, execution_ids: Sequence[str]) -> None:
+        """`end_run` for many executions, in one statement on PostgreSQL (four on SQLite)."""
+        if not execution_ids:
             return
-        self.delete_run(execution_id)
-        self.delete_contexts(execution_id)
+        params = {"b_ids": list(execution_ids)}
+        for statement in (_END_RUNS_AT_ONCE,) if self._postgres else _END_RUNS:
+            self.connection.execute(statement, params)
 
     def wake(self, execution_ids: Iterable[str], now: datetime) -> None:
         """Make waiting runs claimable now; tell leased ones to look at their inbox."""

@@ -398,13 +398,7 @@ class ExecutionRun:
         self._status.update(status)
         self._flush_scheduled = True  # everything goes in the closing batch
         batch = self._closing_batch()
-        execution_id, owner, epoch = self.execution_id, self.worker.worker_id, self.epoch
-
-        def end(tx: Transaction) -> None:
-            _check_lease(tx, execution_id, owner, epoch)
-            tx.runtime.end_run(execution_id)
-
-        batch.actions.append(end)
+        batch.ends_run = (self.worker.worker_id, self.epoch)
         return batch
 
     def _release_batch(self) -> Batch:
@@ -464,6 +458,21 @@ class ExecutionRun:
             secrets=loaded.secrets,
             secret_values=loaded.secret_values,
         )
+
+
+def end_runs(tx: Transaction, ends: list[tuple[str, str, int]]) -> None:
+    """Forget the runs of ended executions, each `(execution_id, owner, epoch)` checked to
+    still hold its lease: the writer's `RunEnder`.
+
+    Raises:
+        LeaseLost: one of them does not (nothing is forgotten).
+    """
+    runs = tx.runtime.runs_for_update([execution_id for execution_id, _, _ in ends])
+    for execution_id, owner, epoch in ends:
+        row = runs.get(execution_id)
+        if row is None or row["lease_owner"] != owner or row["epoch"] != epoch:
+            raise LeaseLost(execution_id)
+    tx.runtime.end_runs([execution_id for execution_id, _, _ in ends])
 
 
 def _check_lease(tx: Transaction, execution_id: str, owner: str, epoch: int) -> dict[str, Any]:

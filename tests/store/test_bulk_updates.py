@@ -1,0 +1,88 @@
+"""Many executions' rows read and written together (`lock_many`, deferred updates), as
+the runtime's writer applies a round of status reports."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+
+from tests.store.rows import insert_executions
+from treadle.store import Store
+from treadle.store._repositories import StaleUpdate
+
+
+def _statements(store: Store) -> list[str]:
+    seen: list[str] = []
+
+    @event.listens_for(store.engine, "before_cursor_execute")
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        seen.append(statement.split()[0].upper())
+
+    return seen
+
+
+def _bodies(store: Store, *ids: str) -> dict[str, tuple[int, Any]]:
+    with store.begin(write=False) as tx:
+        rows = [tx.executions.get(id) for id in ids]
+    return {row["id"]: (row["version"], row["body"].get("n")) for row in rows if row is not None}
+
+
+def test_a_round_of_updates_is_one_read_and_one_write(store: Store) -> None:
+    ids = [f"wex-{i}" for i in range(5)]
+    insert_executions(store, *ids)
+    seen = _statements(store)
+    with store.begin() as tx:
+        tx.executions.lock_many(ids)
+        tx.executions.defer_updates()
+        for n, id in enumerate(ids):
+            row = tx.executions.get(id, for_update=True)
+            assert row is not None
+            assert tx.executions.update(id, row["version"], {"version": row["version"] + 1, "body": {"n": n}})
+        tx.executions.flush_updates()
+    kinds = [kind for kind in seen if kind in ("SELECT", "UPDATE")]
+    assert kinds == ["SELECT", "UPDATE"]
+    assert _bodies(store, *ids) == {id: (2, n) for n, id in enumerate(ids)}
+
+
+def test_a_row_updated_twice_in_a_round_keeps_both_in_order(store: Store) -> None:
+    insert_executions(store, "wex-a", "wex-b")
+    with store.begin() as tx:
+        tx.executions.lock_many(["wex-a", "wex-b"])
+        tx.executions.defer_updates()
+        for n in (1, 2):
+            row = tx.executions.get("wex-a")
+            assert row is not None
+            assert tx.executions.update(
+                "wex-a", row["version"], {"version": row["version"] + 1, "body": {"n": n}}
+            )
+        # A stale version is refused at once, as an immediate update would be.
+        assert not tx.executions.update("wex-b", 7, {"version": 8, "body": {"n": 0}})
+        tx.executions.flush_updates()
+    assert _bodies(store, "wex-a", "wex-b") == {"wex-a": (3, 2), "wex-b": (1, None)}
+
+
+def test_a_deferred_update_that_finds_its_row_changed_fails_the_flush(store: Store) -> None:
+    insert_executions(store, "wex-a")
+    with pytest.raises(StaleUpdate), store.begin() as tx:
+        tx.executions.lock_many(["wex-a"])
+        tx.executions.defer_updates()
+        assert tx.executions.update("wex-a", 1, {"version": 2, "body": {"n": 1}})
+        # Behind the repository's back (nothing else can, the row being locked).
+        tx.connection.exec_driver_sql("UPDATE workflow_executions SET version = 5 WHERE id = 'wex-a'")
+        tx.executions.flush_updates()
+    assert _bodies(store, "wex-a") == {"wex-a": (1, None)}  # rolled back
+
+
+def test_rows_not_locked_are_read_and_updated_at_once(store: Store) -> None:
+    insert_executions(store, "wex-a", "wex-b")
+    with store.begin() as tx:
+        tx.executions.lock_many(["wex-a"])
+        tx.executions.defer_updates()
+        row = tx.executions.get("wex-b")
+        assert row is not None and row["version"] == 1
+        assert tx.executions.update("wex-b", 1, {"version": 2, "body": {"n": 9}})
+        assert tx.executions.get("wex-b", for_update=True)["body"] == {"n": 9}  # type: ignore[index]
+        tx.executions.flush_updates()
+    assert _bodies(store, "wex-b") == {"wex-b": (2, 9)}
