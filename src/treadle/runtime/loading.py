@@ -7,8 +7,8 @@ runs with: its instance's `env`, then its own `runtime_env`, then its execution 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from treadle.resources import (
@@ -19,9 +19,9 @@ from treadle.resources import (
     WorkflowInstance,
 )
 from treadle.resources.steps import from_row
-from treadle.store import Transaction
+from treadle.store import JournalEvent, Row, Transaction
 
-__all__ = ["LoadedRun", "load_run", "secret_strings"]
+__all__ = ["LoadedRun", "RunRows", "build_run", "load_run", "read_runs", "secret_strings"]
 
 
 @dataclass
@@ -33,20 +33,48 @@ class LoadedRun:
     secret_values: list[str]
 
 
-def load_run(service: ResourceService, tx: Transaction, execution_id: str) -> LoadedRun | None:
-    """The execution with its secrets, read in `tx`; None if it does not exist."""
-    row = tx.executions.get(execution_id)
+@dataclass
+class RunRows:
+    """The rows some runs start from, read together: executions, their instances, their
+    contexts, and their journals when asked for."""
+
+    executions: dict[str, Row]
+    instances: dict[str, Row]
+    contexts: dict[str, list[Row]]
+    journals: dict[str, list[JournalEvent]] = field(default_factory=dict)
+
+
+def read_runs(tx: Transaction, execution_ids: Sequence[str], *, journals: bool = False) -> RunRows:
+    """The rows of many runs in one statement per table (runs claimed together start together)."""
+    executions = tx.executions.get_many(execution_ids)
+    instances = tx.instances.get_many(list({row["instance_id"] for row in executions.values()}))
+    return RunRows(
+        executions,
+        instances,
+        tx.contexts.of_executions(list(executions)),
+        tx.journal.read_many(list(executions)) if journals else {},
+    )
+
+
+def build_run(service: ResourceService, rows: RunRows, execution_id: str) -> LoadedRun | None:
+    """The execution of `rows` with its secrets; None if it does not exist.
+
+    Raises:
+        what decoding it raises (a secret that does not open, a body that is not valid):
+            the other runs of `rows` are not concerned.
+    """
+    row = rows.executions.get(execution_id)
     if row is None:
         return None
     kinds, cipher = service.kinds, service.cipher
     execution: WorkflowExecution = from_row(kinds["WorkflowExecution"], row, cipher, reveal=True)
     maps: list[Mapping[str, SecretValue]] = []
-    instance_row = tx.instances.get(row["instance_id"])
+    instance_row = rows.instances.get(row["instance_id"])
     if instance_row is not None:
         instance: WorkflowInstance = from_row(kinds["WorkflowInstance"], instance_row, cipher, reveal=True)
         maps.append(instance.spec.env)
     maps.append(execution.spec.runtime_env)
-    for context_row in tx.contexts.of_execution(execution_id):
+    for context_row in rows.contexts.get(execution_id, []):
         context: ExecutionContext = from_row(kinds["ExecutionContext"], context_row, cipher, reveal=True)
         maps.append(context.spec.data)
     values: dict[str, Any] = {}
@@ -57,6 +85,11 @@ def load_run(service: ResourceService, tx: Transaction, execution_id: str) -> Lo
             if entry.is_secret:
                 secret_values.extend(secret_strings(entry.value))
     return LoadedRun(execution, values, secret_values)
+
+
+def load_run(service: ResourceService, tx: Transaction, execution_id: str) -> LoadedRun | None:
+    """The execution with its secrets, read in `tx`; None if it does not exist."""
+    return build_run(service, read_runs(tx, [execution_id]), execution_id)
 
 
 def secret_strings(value: Any) -> list[str]:

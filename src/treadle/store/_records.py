@@ -32,6 +32,11 @@ __all__ = [
 _INSERT_JOURNAL = insert(JOURNAL)
 _INSERT_STAGES = insert(STAGES)
 _INSERT_DECISIONS = insert(DECISIONS)
+_READ_JOURNALS = (
+    select(JOURNAL)
+    .where(JOURNAL.c.execution_id.in_(bindparam("b_ids", expanding=True)))
+    .order_by(JOURNAL.c.execution_id, JOURNAL.c.seq)
+)
 _READ_JOURNAL = (
     select(JOURNAL)
     .where(JOURNAL.c.execution_id == bindparam("b_id"), JOURNAL.c.seq > bindparam("b_after"))
@@ -152,6 +157,17 @@ class JournalRepository:
         statement = _READ_JOURNAL if limit is None else _READ_JOURNAL.limit(limit)
         rows = self.connection.execute(statement, {"b_id": execution_id, "b_after": after}).mappings()
         return [JournalEvent(**row) for row in rows]
+
+    def read_many(self, execution_ids: Sequence[str]) -> dict[str, list[JournalEvent]]:
+        """The whole journal of each execution, in order, in one statement (those with an
+        empty journal are absent)."""
+        if not execution_ids:
+            return {}
+        found: dict[str, list[JournalEvent]] = {}
+        rows = self.connection.execute(_READ_JOURNALS, {"b_ids": sorted(set(execution_ids))}).mappings()
+        for row in rows:
+            found.setdefault(row["execution_id"], []).append(JournalEvent(**row))
+        return found
 
 
 class StageRepository:

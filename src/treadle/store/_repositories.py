@@ -124,6 +124,11 @@ def _by_id(table: Table, for_update: bool) -> Select[Any]:
 
 
 @functools.cache
+def _by_ids(table: Table) -> Select[Any]:
+    return select(table).where(table.c.id.in_(bindparam("b_ids", expanding=True)))
+
+
+@functools.cache
 def _versioned_update(table: Table) -> Update:
     # No `.values()`: the SET clause is made from the parameters' keys (and compiled once
     # per set of keys).
@@ -186,6 +191,13 @@ class ResourceRepository:
         """The row with `id`; `for_update` locks it until the transaction ends (PostgreSQL)."""
         found = self.connection.execute(_by_id(self.table, for_update), {"b_id": id}).mappings().first()
         return dict(found) if found is not None else None
+
+    def get_many(self, ids: Sequence[str]) -> dict[str, Row]:
+        """The rows of `ids` that exist, by id, in one statement."""
+        if not ids:
+            return {}
+        rows = self.connection.execute(_by_ids(self.table), {"b_ids": sorted(set(ids))}).mappings()
+        return {row["id"]: dict(row) for row in rows}
 
     def get_by_slug(self, slug: str, *, org: str = "", owner: str = "") -> Row | None:
         """The row with `slug` in the owner scope `(org, owner)` (`""` = none)."""
@@ -414,13 +426,21 @@ class ContextRepository(ResourceRepository):
 
     def of_execution(self, execution_id: str) -> builtins.list[Row]:
         """Every context of an execution, in the list's default order (newest first)."""
-        return [
-            dict(row) for row in self.connection.execute(_OF_EXECUTION, {"b_id": execution_id}).mappings()
-        ]
+        return self.of_executions([execution_id]).get(execution_id, [])
+
+    def of_executions(self, execution_ids: Sequence[str]) -> dict[str, builtins.list[Row]]:
+        """`of_execution` for many executions in one statement (those with none are absent)."""
+        if not execution_ids:
+            return {}
+        found: dict[str, builtins.list[Row]] = {}
+        rows = self.connection.execute(_OF_EXECUTIONS, {"b_ids": sorted(set(execution_ids))}).mappings()
+        for row in rows:
+            found.setdefault(row["execution_id"], []).append(dict(row))
+        return found
 
 
-_OF_EXECUTION = (
+_OF_EXECUTIONS = (
     select(CONTEXTS)
-    .where(CONTEXTS.c.execution_id == bindparam("b_id"))
+    .where(CONTEXTS.c.execution_id.in_(bindparam("b_ids", expanding=True)))
     .order_by(CONTEXTS.c.created_at.desc(), CONTEXTS.c.id.desc())
 )

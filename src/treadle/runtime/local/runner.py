@@ -27,7 +27,7 @@ from treadle.dsl.models import Workflow
 from treadle.engine import RunResult, run_workflow
 from treadle.resources import WorkflowExecution
 from treadle.resources.phases import TERMINAL
-from treadle.runtime.loading import load_run
+from treadle.runtime.loading import build_run, read_runs
 from treadle.runtime.local.journal import JournalEffects
 from treadle.runtime.local.recorder import Recorder, redactor
 from treadle.runtime.local.replay import EFFECT, Replay
@@ -106,7 +106,7 @@ class ExecutionRun:
     async def run(self) -> None:
         """Load, run the engine, and settle how it ended."""
         try:
-            loaded = await asyncio.get_running_loop().run_in_executor(self.worker.loads, self._load)
+            loaded = await self.worker.loader.load(self.execution_id)
         except Exception:
             log.exception("cannot load execution %s", self.execution_id)
             self.detach_state = "ready"
@@ -441,23 +441,31 @@ class ExecutionRun:
         batch.actions.append(lambda tx: tx.runtime.delete_run(execution_id))
         return batch
 
-    # -- loading ---------------------------------------------------------------------------
 
-    def _load(self) -> _Loaded | None:
-        """Read the execution, its secrets and its journal in one read transaction."""
-        service = self.worker.service
-        with service.store.begin(write=False) as tx:
-            loaded = load_run(service, tx, self.execution_id)
-            if loaded is None or loaded.execution.status.phase in TERMINAL:
-                return None
-            events = tx.journal.read(self.execution_id)
-        return _Loaded(
-            execution=loaded.execution,
-            workflow=self.worker.build(loaded.execution.status.document or {}),
-            replay=Replay.build(events),
-            secrets=loaded.secrets,
-            secret_values=loaded.secret_values,
-        )
+def load_group(worker: Worker, execution_ids: list[str]) -> dict[str, _Loaded | Exception | None]:
+    """Read the executions, their secrets and their journals in one read transaction
+    (the worker's `Loader` calls it on a load thread); None for one that has nothing to
+    run, the exception for one whose rows do not decode."""
+    service = worker.service
+    with service.store.begin(write=False) as tx:
+        rows = read_runs(tx, execution_ids, journals=True)
+    loaded: dict[str, _Loaded | Exception | None] = {}
+    for execution_id in execution_ids:
+        try:
+            run = build_run(service, rows, execution_id)
+            if run is None or run.execution.status.phase in TERMINAL:
+                loaded[execution_id] = None
+                continue
+            loaded[execution_id] = _Loaded(
+                execution=run.execution,
+                workflow=worker.build(run.execution.status.document or {}),
+                replay=Replay.build(rows.journals.get(execution_id, [])),
+                secrets=run.secrets,
+                secret_values=run.secret_values,
+            )
+        except Exception as error:
+            loaded[execution_id] = error
+    return loaded
 
 
 def end_runs(tx: Transaction, ends: list[tuple[str, str, int]]) -> None:

@@ -23,7 +23,8 @@ from typing import Any
 from treadle.dsl.models import Workflow, build_workflow
 from treadle.effects import Dispatcher
 from treadle.resources import ResourceService
-from treadle.runtime.local.runner import ExecutionRun, end_runs
+from treadle.runtime.local.loader import Loader
+from treadle.runtime.local.runner import ExecutionRun, end_runs, load_group
 from treadle.runtime.local.settings import RuntimeSettings
 from treadle.runtime.local.transitions import record_status
 from treadle.runtime.local.writer import Writer
@@ -59,6 +60,7 @@ class Worker:
         self.ticks = ThreadPoolExecutor(1, thread_name_prefix="treadle-lease")
         #: Loads (reading an execution and its journal) run here.
         self.loads = ThreadPoolExecutor(4, thread_name_prefix="treadle-load")
+        self.loader = Loader(lambda ids: load_group(self, ids), self.loads)
         self._tasks: dict[str, asyncio.Task[None]] = {}
         #: Futures resolved when a run of that execution stops in this worker.
         self._watchers: dict[str, list[asyncio.Future[None]]] = {}

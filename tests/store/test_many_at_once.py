@@ -1,5 +1,6 @@
-"""Many executions' rows read and written together (`lock_many`, deferred updates), as
-the runtime's writer applies a round of status reports."""
+"""Many executions' rows in one statement: read as runs start together (`get_many`,
+`of_executions`, `read_many`), read and written as the runtime's writer applies a round
+of status reports (`lock_many`, deferred updates)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ from typing import Any
 import pytest
 from sqlalchemy import event
 
-from tests.store.rows import insert_executions
-from treadle.store import Store
+from tests.store.rows import AT, insert_executions, resource_row
+from treadle.store import JournalEntry, Store
 from treadle.store._repositories import StaleUpdate
 
 
@@ -86,3 +87,32 @@ def test_rows_not_locked_are_read_and_updated_at_once(store: Store) -> None:
         assert tx.executions.get("wex-b", for_update=True)["body"] == {"n": 9}  # type: ignore[index]
         tx.executions.flush_updates()
     assert _bodies(store, "wex-b") == {"wex-b": (2, 9)}
+
+
+def test_rows_of_many_runs_are_read_with_one_statement_a_table(store: Store) -> None:
+    insert_executions(store, "wex-a", "wex-b", "wex-c")
+    with store.begin() as tx:
+        tx.journal.append("wex-a", [JournalEntry("phase", {"n": 1}), JournalEntry("phase", {"n": 2})])
+        tx.journal.append("wex-c", [JournalEntry("phase", {"n": 3})])
+        for n, execution_id in enumerate(["wex-a", "wex-a", "wex-b"]):
+            created_at = AT.replace(hour=n)
+            tx.contexts.insert(
+                resource_row("ExecutionContext", f"ctx-{n}", execution_id=execution_id, created_at=created_at)
+            )
+    seen = _statements(store)
+    with store.begin(write=False) as tx:
+        executions = tx.executions.get_many(["wex-a", "wex-c", "wex-gone", "wex-a"])
+        contexts = tx.contexts.of_executions(["wex-a", "wex-b", "wex-c"])
+        journals = tx.journal.read_many(["wex-a", "wex-b", "wex-c"])
+        assert tx.contexts.of_execution("wex-a") == contexts["wex-a"]
+        assert tx.journal.read("wex-a") == journals["wex-a"]
+    assert sorted(executions) == ["wex-a", "wex-c"]
+    assert {id: [row["id"] for row in rows] for id, rows in contexts.items()} == {
+        "wex-a": ["ctx-1", "ctx-0"],  # newest first, as the list shows them
+        "wex-b": ["ctx-2"],
+    }
+    assert {id: [(e.seq, e.data) for e in events] for id, events in journals.items()} == {
+        "wex-a": [(1, {"n": 1}), (2, {"n": 2})],
+        "wex-c": [(1, {"n": 3})],
+    }
+    assert [kind for kind in seen if kind == "SELECT"] == ["SELECT"] * 5
