@@ -14,9 +14,9 @@ import pytest
 
 from tests.runtime.conftest import create_execution, create_workflow, document
 from treadle.resources import ResourceService, WorkflowExecution
-from treadle.runtime.local.runner import LeaseLost, end_runs
+from treadle.runtime.local.runner import LeaseLost, _Release, end_runs, release_runs
 from treadle.runtime.local.transitions import record_status
-from treadle.runtime.local.writer import Batch, Writer
+from treadle.runtime.local.writer import Batch, Grouped, Writer
 from treadle.store import Store
 
 
@@ -69,7 +69,7 @@ async def test_a_raw_connection_closed_under_the_writer_is_replaced(
     service: ResourceService, store: Store
 ) -> None:
     execution_id = create_execution(service, create_workflow(service, document([{"a": {"set": {"x": 1}}}])))
-    writer = Writer(store, lambda tx, id, update: None, lambda tx, ends: None)
+    writer = Writer(store, lambda tx, id, update: None)
     writer.start(asyncio.get_running_loop())
     try:
         await _write_on_the_thread(writer, store, _batch(execution_id, 1))
@@ -89,11 +89,21 @@ async def test_a_raw_connection_closed_under_the_writer_is_replaced(
         ]
 
 
-async def test_one_lost_lease_in_a_round_of_endings_fails_only_its_own_batch(
-    service: ResourceService, store: Store
+def _ending(execution_id: str) -> Grouped:
+    return Grouped(end_runs, (execution_id, "worker-1", 1))
+
+
+def _release(execution_id: str) -> Grouped:
+    wake_at = datetime(2030, 1, 1, tzinfo=UTC)
+    return Grouped(release_runs, _Release(execution_id, "worker-1", 1, "waiting", wake_at, []))
+
+
+@pytest.mark.parametrize("closing", [_ending, _release], ids=["ends", "releases"])
+async def test_one_lost_lease_in_a_round_of_closing_runs_fails_only_its_own_batch(
+    service: ResourceService, store: Store, closing: Any
 ) -> None:
-    """A round of many status reports and run ends is applied in bulk; when one run's
-    lease was lost, the round is redone batch by batch and only that one fails."""
+    """A round of many status reports and run ends (or releases) is applied in bulk; when
+    one run's lease was lost, the round is redone batch by batch and only that one fails."""
     workflow_id = create_workflow(service, document([{"a": {"set": {"x": 1}}}]))
     ids = [create_execution(service, workflow_id) for _ in range(4)]
     lost = ids[2]
@@ -109,12 +119,12 @@ async def test_one_lost_lease_in_a_round_of_endings_fails_only_its_own_batch(
                     "updated_at": datetime.now(UTC),
                 }
             )
-    writer = Writer(store, lambda tx, id, update: record_status(service, tx, id, update), end_runs)
+    writer = Writer(store, lambda tx, id, update: record_status(service, tx, id, update))
     writer.start(asyncio.get_running_loop())
     try:
         with writer._cond:  # the thread takes them all in one round
             futures = [
-                writer.submit(Batch(id, status={"phase": "running"}, ends_run=("worker-1", 1))) for id in ids
+                writer.submit(Batch(id, status={"phase": "running"}, actions=[closing(id)])) for id in ids
             ]
         for id, future in zip(ids, futures, strict=True):
             assert future is not None
@@ -129,4 +139,9 @@ async def test_one_lost_lease_in_a_round_of_endings_fails_only_its_own_batch(
     phases = {id: service.get(WorkflowExecution, id).status.phase for id in ids}
     assert phases == {id: "pending" if id == lost else "running" for id in ids}
     with store.begin(write=False) as tx:
-        assert sorted(tx.runtime.runs_for_update(ids)) == [lost]
+        runs = tx.runtime.runs_for_update(ids)
+    if closing is _ending:
+        assert sorted(runs) == [lost]
+    else:
+        states = {id: (run["state"], run["lease_owner"]) for id, run in runs.items()}
+        assert states == {id: ("leased", "worker-1") if id == lost else ("waiting", None) for id in ids}

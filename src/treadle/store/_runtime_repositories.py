@@ -372,6 +372,26 @@ class RuntimeRepository:
         )
         return result.rowcount == 1
 
+    def release_many(
+        self, leases: Sequence[tuple[str, str, int, str, datetime | None]], *, now: datetime
+    ) -> int:
+        """`release` for many runs in one executemany: each `(execution_id, owner, epoch,
+        state, wake_at)`; how many leases were given up."""
+        if not leases:
+            return 0
+        params = [
+            {
+                "b_id": id,
+                "b_owner": owner,
+                "b_epoch": epoch,
+                "b_state": state,
+                "b_wake_at": wake_at,
+                "b_now": now,
+            }
+            for id, owner, epoch, state, wake_at in leases
+        ]
+        return int(self.connection.execute(_RELEASE, params).rowcount)
+
     def set_run(self, execution_id: str, **values: Any) -> int:
         """Update a run row unconditionally; the number of rows changed."""
         result = self.connection.execute(

@@ -31,7 +31,7 @@ from treadle.runtime.loading import build_run, read_runs
 from treadle.runtime.local.journal import JournalEffects
 from treadle.runtime.local.recorder import Recorder, redactor
 from treadle.runtime.local.replay import EFFECT, Replay
-from treadle.runtime.local.writer import Batch
+from treadle.runtime.local.writer import Batch, Grouped
 from treadle.store import Claim, Decision, Stage, Transaction
 
 if TYPE_CHECKING:
@@ -398,7 +398,7 @@ class ExecutionRun:
         self._status.update(status)
         self._flush_scheduled = True  # everything goes in the closing batch
         batch = self._closing_batch()
-        batch.ends_run = (self.worker.worker_id, self.epoch)
+        batch.actions.append(Grouped(end_runs, (self.execution_id, self.worker.worker_id, self.epoch)))
         return batch
 
     def _release_batch(self) -> Batch:
@@ -409,30 +409,10 @@ class ExecutionRun:
             self._status["phase"] = state
         self._flush_scheduled = True
         batch = self._closing_batch()
-        execution_id, owner, epoch, wake_at, listening = (
-            self.execution_id,
-            self.worker.worker_id,
-            self.epoch,
-            self.wake_at,
-            self.listening,
+        release = _Release(
+            self.execution_id, self.worker.worker_id, self.epoch, state, self.wake_at, self.listening
         )
-
-        def release(tx: Transaction) -> None:
-            row = _check_lease(tx, execution_id, owner, epoch)
-            next_state = state
-            # An event arrived while it was unloading: the notify flag says so, unless a
-            # lease tick took the flag to a run whose listen was already stopping, so the
-            # inbox is asked too, for the listens it parked (one that gave up has dropped
-            # its subscription and inbox by then: an earlier commit, or action of this one).
-            if state == "waiting" and (row.get("notify") or tx.runtime.inbox(execution_id, listening)):
-                next_state = "ready"
-            if row.get("control") == "cancel":
-                next_state = "ready"  # cancelled while it unloaded: the next claim ends it
-            tx.runtime.release(
-                execution_id, owner, epoch, state=next_state, wake_at=wake_at, now=datetime.now(UTC)
-            )
-
-        batch.actions.append(release)
+        batch.actions.append(Grouped(release_runs, release))
         return batch
 
     def _forget_batch(self) -> Batch:
@@ -470,21 +450,58 @@ def load_group(worker: Worker, execution_ids: list[str]) -> dict[str, _Loaded | 
 
 def end_runs(tx: Transaction, ends: list[tuple[str, str, int]]) -> None:
     """Forget the runs of ended executions, each `(execution_id, owner, epoch)` checked to
-    still hold its lease: the writer's `RunEnder`.
+    still hold its lease (a `Grouped` action: one call for a writer round).
 
     Raises:
-        LeaseLost: one of them does not (nothing is forgotten).
+        LeaseLost: one of them does not (the round is redone batch by batch).
     """
-    runs = tx.runtime.runs_for_update([execution_id for execution_id, _, _ in ends])
-    for execution_id, owner, epoch in ends:
-        row = runs.get(execution_id)
-        if row is None or row["lease_owner"] != owner or row["epoch"] != epoch:
-            raise LeaseLost(execution_id)
+    _held_runs(tx, ends)
     tx.runtime.end_runs([execution_id for execution_id, _, _ in ends])
 
 
-def _check_lease(tx: Transaction, execution_id: str, owner: str, epoch: int) -> dict[str, Any]:
-    row = tx.runtime.get_run(execution_id, for_update=True)
-    if row is None or row["lease_owner"] != owner or row["epoch"] != epoch:
-        raise LeaseLost(execution_id)
-    return row
+@dataclass(frozen=True)
+class _Release:
+    """A run giving up its lease as it unloads, in `state` until `wake_at`."""
+
+    execution_id: str
+    owner: str
+    epoch: int
+    state: str
+    wake_at: datetime | None
+    #: The listens it parked: an event may already be in the inbox for them.
+    listening: list[str]
+
+
+def release_runs(tx: Transaction, releases: list[_Release]) -> None:
+    """Release the leases of unloading runs (a `Grouped` action: one call for a round).
+
+    Raises:
+        LeaseLost: one of them is no longer held (the round is redone batch by batch).
+    """
+    runs = _held_runs(tx, [(r.execution_id, r.owner, r.epoch) for r in releases])
+    now = datetime.now(UTC)
+    leases = []
+    for release in releases:
+        row, next_state = runs[release.execution_id], release.state
+        # An event arrived while it was unloading: the notify flag says so, unless a
+        # lease tick took the flag to a run whose listen was already stopping, so the
+        # inbox is asked too, for the listens it parked (one that gave up has dropped
+        # its subscription and inbox by then: an earlier commit, or an action of this one).
+        if next_state == "waiting" and (
+            row.get("notify") or tx.runtime.inbox(release.execution_id, release.listening)
+        ):
+            next_state = "ready"
+        if row.get("control") == "cancel":
+            next_state = "ready"  # cancelled while it unloaded: the next claim ends it
+        leases.append((release.execution_id, release.owner, release.epoch, next_state, release.wake_at))
+    tx.runtime.release_many(leases, now=now)
+
+
+def _held_runs(tx: Transaction, leases: list[tuple[str, str, int]]) -> dict[str, dict[str, Any]]:
+    """The run rows of `(execution_id, owner, epoch)` leases, locked, each still held."""
+    runs = tx.runtime.runs_for_update([execution_id for execution_id, _, _ in leases])
+    for execution_id, owner, epoch in leases:
+        row = runs.get(execution_id)
+        if row is None or row["lease_owner"] != owner or row["epoch"] != epoch:
+            raise LeaseLost(execution_id)
+    return runs

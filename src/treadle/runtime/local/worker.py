@@ -24,7 +24,7 @@ from treadle.dsl.models import Workflow, build_workflow
 from treadle.effects import Dispatcher
 from treadle.resources import ResourceService
 from treadle.runtime.local.loader import Loader
-from treadle.runtime.local.runner import ExecutionRun, end_runs, load_group
+from treadle.runtime.local.runner import ExecutionRun, load_group
 from treadle.runtime.local.settings import RuntimeSettings
 from treadle.runtime.local.transitions import record_status
 from treadle.runtime.local.writer import Writer
@@ -51,9 +51,7 @@ class Worker:
         self.settings = settings
         self.worker_id = worker_id
         self.deliver = deliver
-        self.writer = Writer(
-            service.store, lambda tx, id, update: record_status(service, tx, id, update), end_runs
-        )
+        self.writer = Writer(service.store, lambda tx, id, update: record_status(service, tx, id, update))
         self.dispatcher = Dispatcher(allow_run=settings.allow_run)
         self.runs: dict[str, ExecutionRun] = {}
         #: Leases are renewed on their own thread, never queued behind loads.

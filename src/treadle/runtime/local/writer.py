@@ -23,11 +23,12 @@ writer thread too commits rounds of such batches on a raw connection, on Postgre
 well (one pipelined round trip with the COMMIT). PostgreSQL always goes through the
 thread: the event loop never waits on the network.
 
-A round that carries many status reports or run ends (a hundred runs finishing at once)
-applies them in bulk: the executions' rows are read and locked in one statement and
-written in one executemany, the runs' leases checked and their rows deleted likewise. On
-PostgreSQL that is a handful of round trips per round instead of four per execution, and
-the writer thread spent most of its time waiting on those.
+A round that carries many status reports (a hundred runs finishing at once) applies them
+in bulk: the executions' rows are read and locked in one statement and written in one
+executemany; `Grouped` actions (a run's end, its release) are applied once per round for
+all the batches that carry one, likewise. On PostgreSQL that is a handful of round trips
+per round instead of four per execution, and the writer thread spent most of its time
+waiting on those.
 
 A round that fails (a lost lease shows as a journal key conflict or a lease check, a
 status refused by its transition rules) is retried one batch at a time, so one
@@ -47,16 +48,23 @@ from typing import Any
 from treadle.store import Decision, Stage, Store, Transaction
 from treadle.store._fast import PostgresAppender, RawAppender, raw_appends_supported
 
-__all__ = ["Batch", "RunEnder", "StatusApplier", "Writer"]
+__all__ = ["Batch", "Grouped", "StatusApplier", "Writer"]
 
 log = logging.getLogger(__name__)
 
 #: Applies a status report to an execution inside a transaction (the control plane's rules).
 StatusApplier = Callable[[Transaction, str, dict[str, Any]], Any]
-#: Ends runs whose execution ended: checks each lease `(execution_id, owner, epoch)` is
-#: still held, then forgets the runs (raises if one is not).
-RunEnder = Callable[[Transaction, list[tuple[str, str, int]]], None]
 Action = Callable[[Transaction], None]
+
+
+@dataclass(frozen=True)
+class Grouped:
+    """An action applied for every batch of a round that has one with the same `apply`,
+    in one call: `apply(tx, items)`, after the batches' plain actions."""
+
+    apply: Callable[[Transaction, list[Any]], None]
+    item: Any
+
 
 #: The loop's busy timeout: how long a commit on the event loop may wait for SQLite's write
 #: lock before it hands the batch to the writer thread instead.
@@ -75,20 +83,15 @@ class Batch:
     stages: list[Stage] = field(default_factory=list)
     decisions: list[Decision] = field(default_factory=list)
     status: dict[str, Any] | None = None
-    actions: list[Action] = field(default_factory=list)
-    #: The run's lease `(owner, epoch)` when the execution ended: checked, then the run
-    #: is forgotten, with this batch.
-    ends_run: tuple[str, int] | None = None
+    actions: list[Action | Grouped] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(
-            self.journal or self.stages or self.decisions or self.status or self.actions or self.ends_run
-        )
+        return bool(self.journal or self.stages or self.decisions or self.status or self.actions)
 
     @property
     def records_only(self) -> bool:
         """Only rows to append (a raw connection can write it): no status, no actions."""
-        return not self.status and not self.actions and self.ends_run is None
+        return not self.status and not self.actions
 
 
 _Waiter = tuple[Batch, "asyncio.Future[None] | None"]
@@ -97,10 +100,9 @@ _Waiter = tuple[Batch, "asyncio.Future[None] | None"]
 class Writer:
     """The group-commit writer thread of one runtime."""
 
-    def __init__(self, store: Store, apply_status: StatusApplier, end_runs: RunEnder) -> None:
+    def __init__(self, store: Store, apply_status: StatusApplier) -> None:
         self.store = store
         self.apply_status = apply_status
-        self.end_runs = end_runs
         self._queue: list[_Waiter] = []
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
@@ -305,12 +307,15 @@ class Writer:
             tx.stages.append([stage for batch in batches for stage in batch.stages])
             tx.decisions.append([decision for batch in batches for decision in batch.decisions])
             self._apply_statuses(tx, batches)
-            ends = [(batch.execution_id, *batch.ends_run) for batch in batches if batch.ends_run]
-            if ends:
-                self.end_runs(tx, ends)
+            grouped: dict[Callable[[Transaction, list[Any]], None], list[Any]] = {}
             for batch in batches:
                 for action in batch.actions:
-                    action(tx)
+                    if isinstance(action, Grouped):
+                        grouped.setdefault(action.apply, []).append(action.item)
+                    else:
+                        action(tx)
+            for apply, items in grouped.items():
+                apply(tx, items)
 
     def _apply_statuses(self, tx: Transaction, batches: list[Batch]) -> None:
         reports = [batch for batch in batches if batch.status]
