@@ -1,8 +1,12 @@
-"""PostgreSQL connections: one that sat idle is pinged before use, a dead one replaced."""
+"""PostgreSQL connections: one that sat idle is pinged before use, a dead one replaced.
+SQLite: a commit that leaves the WAL checkpoint to its caller."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
 from treadle.store import Store
@@ -37,4 +41,37 @@ def test_a_connection_used_moments_ago_is_not_pinged(postgres_migrated_url: str)
     with pytest.raises(OperationalError):
         _backend_pid(store)
     assert _backend_pid(store) != first
+    store.dispose()
+
+
+def _autocheckpoint(tx: object) -> int:
+    return int(tx.connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar_one())  # type: ignore[attr-defined]
+
+
+def _write_pages(store: Store, pages: int, *, autocheckpoint: bool) -> None:
+    with store.begin(autocheckpoint=autocheckpoint) as tx:
+        tx.connection.execute(text("CREATE TABLE IF NOT EXISTS filler (blob BLOB)"))
+        tx.connection.execute(text("INSERT INTO filler VALUES (randomblob(3000))"), [{}] * pages)
+
+
+def test_a_commit_can_leave_the_checkpoint_to_its_caller(tmp_path: Path) -> None:
+    path = tmp_path / "wal.db"
+    store = Store.open(f"sqlite:///{path}", pool_size=1, max_overflow=0)
+    _write_pages(store, 1, autocheckpoint=True)
+    before = path.stat().st_size
+    # Over SQLite's 1,000-page threshold, in a commit that must not checkpoint: the
+    # pages stay in the WAL, the database file does not grow.
+    _write_pages(store, 1500, autocheckpoint=False)
+    assert path.stat().st_size == before
+    with store.begin(write=False) as tx:
+        assert _autocheckpoint(tx) == 1000  # the pooled connection got its threshold back
+    _write_pages(store, 1, autocheckpoint=True)  # a commit that may: it copies them over
+    assert path.stat().st_size > before + 1000 * 3000
+    store.dispose()
+
+
+def test_leaving_the_checkpoint_changes_nothing_on_postgresql(postgres_migrated_url: str) -> None:
+    store = Store.open(postgres_migrated_url)
+    with store.begin(autocheckpoint=False) as tx:
+        assert tx.connection.exec_driver_sql("SELECT 1").scalar_one() == 1
     store.dispose()

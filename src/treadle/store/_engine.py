@@ -28,7 +28,7 @@ from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 from treadle.settings import sqlite_path
 from treadle.store import _json
 
-__all__ = ["WRITE", "make_engine", "normalize_url"]
+__all__ = ["WRITE", "make_engine", "normalize_url", "set_autocheckpoint"]
 
 # Execution option set on connections that will write: SQLite begins them IMMEDIATE.
 WRITE = "treadle_write"
@@ -96,6 +96,19 @@ def _ping_idle_connections(engine: Engine, idle_seconds: float) -> None:
             engine.dialect.do_ping(dbapi_connection)
         except engine.dialect.loaded_dbapi.Error as error:
             raise DisconnectionError(f"a pooled connection idle for {idle_seconds:g} s is gone") from error
+
+
+def set_autocheckpoint(connection: Connection, pages: int) -> int | None:
+    """Set SQLite's automatic WAL checkpoint threshold of `connection` (0: off); the
+    previous one, or None on another database (nothing changed)."""
+    if connection.dialect.name != "sqlite":
+        return None
+    dbapi_connection: Any = connection.connection.dbapi_connection
+    # On the DBAPI connection: pysqlite does not begin a transaction for a PRAGMA, where
+    # SQLAlchemy's `exec_driver_sql` would.
+    previous = int(dbapi_connection.execute("PRAGMA wal_autocheckpoint").fetchall()[0][0])
+    dbapi_connection.execute(f"PRAGMA wal_autocheckpoint={int(pages)}").fetchall()
+    return previous
 
 
 def _tune_sqlite(engine: Engine) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine
 from sqlalchemy.engine import URL
 
-from treadle.store._engine import WRITE, make_engine
+from treadle.store._engine import WRITE, make_engine, set_autocheckpoint
 from treadle.store._migrate import downgrade, upgrade
 from treadle.store._records import DecisionRepository, JournalRepository, StageRepository
 from treadle.store._repositories import (
@@ -86,18 +86,26 @@ class Store:
         downgrade(self.engine, revision)
 
     @contextmanager
-    def begin(self, *, write: bool = True) -> Iterator[Transaction]:
+    def begin(self, *, write: bool = True, autocheckpoint: bool = True) -> Iterator[Transaction]:
         """A transaction committed when the block ends, rolled back if it raises.
 
         Write transactions take SQLite's write lock at BEGIN (`BEGIN IMMEDIATE`), so a
         read-modify-write never fails half-way on a lock upgrade; pass `write=False` for reads.
+        `autocheckpoint=False` (SQLite): this commit never runs the automatic WAL
+        checkpoint (milliseconds of copying), for a caller that checkpoints at a better
+        moment (the runtime's writer does, once the runs waiting on the commit go on).
         """
         lock = self.write_lock if write else None
         with lock or nullcontext(), self.engine.connect() as connection:
             if write:
                 connection.execution_options(**{WRITE: True})
-            with connection.begin():
-                yield Transaction(connection)
+            pages = None if autocheckpoint else set_autocheckpoint(connection, 0)
+            try:
+                with connection.begin():
+                    yield Transaction(connection)
+            finally:
+                if pages is not None:
+                    set_autocheckpoint(connection, pages)
 
     def dispose(self) -> None:
         """Close every pooled connection."""
