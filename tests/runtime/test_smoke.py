@@ -48,6 +48,10 @@ async def test_a_chain_of_calls_completes(service: ResourceService, store: Store
         stages = tx.stages.list(eid)
     print([(e.type, e.data) for e in journal])
     assert [s.node for s in stages] == ["/do/0/one", "/do/1/two", "/do/2/three"]
+    # `running` is written once, by the claim, before anything the run itself journals.
+    phases = [(e.seq, e.data["phase"]) for e in journal if e.type == "phase"]
+    assert phases == [(1, "running"), (journal[-1].seq, "completed")]
+    assert [task.phase for task in execution.status.tasks] == ["completed"] * 3
     assert all(k.startswith(eid + "/") for k in counter.requests)
 
 

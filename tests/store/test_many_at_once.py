@@ -116,3 +116,13 @@ def test_rows_of_many_runs_are_read_with_one_statement_a_table(store: Store) -> 
         "wex-c": [(1, {"n": 3})],
     }
     assert [kind for kind in seen if kind == "SELECT"] == ["SELECT"] * 5
+
+
+def test_last_seqs_of_many_journals(store: Store) -> None:
+    insert_executions(store, "wex-a", "wex-b", "wex-none")
+    with store.begin() as tx:
+        tx.journal.append("wex-a", [JournalEntry("phase", {}), JournalEntry("phase", {})])
+        tx.journal.append("wex-b", [JournalEntry("phase", {})])
+    with store.begin(write=False) as tx:
+        assert tx.journal.last_seqs(["wex-a", "wex-b", "wex-none"]) == {"wex-a": 2, "wex-b": 1}
+        assert tx.journal.last_seqs([]) == {}

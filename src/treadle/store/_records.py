@@ -32,6 +32,11 @@ __all__ = [
 _INSERT_JOURNAL = insert(JOURNAL)
 _INSERT_STAGES = insert(STAGES)
 _INSERT_DECISIONS = insert(DECISIONS)
+_LAST_SEQS = (
+    select(JOURNAL.c.execution_id, func.max(JOURNAL.c.seq))
+    .where(JOURNAL.c.execution_id.in_(bindparam("b_ids", expanding=True)))
+    .group_by(JOURNAL.c.execution_id)
+)
 _READ_JOURNALS = (
     select(JOURNAL)
     .where(JOURNAL.c.execution_id.in_(bindparam("b_ids", expanding=True)))
@@ -116,6 +121,13 @@ class JournalRepository:
             JOURNAL.c.execution_id == execution_id
         )
         return int(self.connection.execute(statement).scalar_one())
+
+    def last_seqs(self, execution_ids: Sequence[str]) -> dict[str, int]:
+        """`last_seq` of many executions in one statement (those with no event are absent)."""
+        if not execution_ids:
+            return {}
+        rows = self.connection.execute(_LAST_SEQS, {"b_ids": sorted(set(execution_ids))})
+        return {row[0]: int(row[1]) for row in rows}
 
     def append(self, execution_id: str, entries: Sequence[JournalEntry], *, after: int | None = None) -> int:
         """Append `entries` in one statement and return the new last seq.

@@ -213,6 +213,8 @@ class Claim:
     workflow_id: str
     epoch: int
     control: str | None
+    #: A pending execution no worker ever took up (its journal is empty).
+    fresh: bool = False
 
 
 class RuntimeRepository:
@@ -315,7 +317,9 @@ class RuntimeRepository:
                 for row in fresh
             ]
             inserted = set(self.connection.execute(_insert_claims(self._postgres), rows).scalars())
-            claimed.extend(Claim(row.id, row.workflow_id, 1, None) for row in fresh if row.id in inserted)
+            claimed.extend(
+                Claim(row.id, row.workflow_id, 1, None, fresh=True) for row in fresh if row.id in inserted
+            )
         return claimed
 
     def renew(self, owner: str, lease_until: datetime, now: datetime, keep: Sequence[str]) -> None:

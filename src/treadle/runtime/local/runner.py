@@ -97,7 +97,10 @@ class ExecutionRun:
         self._status: dict[str, Any] = {}
         self._status_force = False
         self._status_dirty = False
-        self._status_written = 0.0
+        # `status.tasks[]` is first written `status_seconds` after the run starts (or
+        # with its end): a short run's steps then commit on their own, none waits for a
+        # writer round carrying a status report.
+        self._status_written = time.monotonic()
         self._status_timer: asyncio.TimerHandle | None = None
         self._redact: Callable[[Any], Any] = lambda value: value
 

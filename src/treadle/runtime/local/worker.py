@@ -26,7 +26,7 @@ from treadle.resources import ResourceService
 from treadle.runtime.local.loader import Loader
 from treadle.runtime.local.runner import ExecutionRun, load_group
 from treadle.runtime.local.settings import RuntimeSettings
-from treadle.runtime.local.transitions import record_status
+from treadle.runtime.local.transitions import mark_running, record_status
 from treadle.runtime.local.writer import Writer
 from treadle.store import Claim
 
@@ -239,6 +239,18 @@ class Worker:
                 workflow_caps=settings.workflow_caps,
                 default_workflow_cap=settings.max_running_per_workflow,
             )
+            fresh = [claim.execution_id for claim in claims if claim.fresh]
+            if fresh:
+                try:
+                    with tx.savepoint():
+                        mark_running(self.service, tx, fresh, now)
+                except Exception as error:  # each run then reports `running` itself
+                    log.warning(
+                        "worker %s: could not mark %d claimed runs running: %s",
+                        self.worker_id,
+                        len(fresh),
+                        error,
+                    )
         return claims, held
 
     def _check_lease_validity(self) -> None:
