@@ -15,7 +15,7 @@ import pytest
 from tests.runtime.conftest import create_execution, create_workflow, document
 from treadle.resources import ResourceService, WorkflowExecution
 from treadle.runtime.local.runner import LeaseLost, _Release, end_runs, release_runs
-from treadle.runtime.local.transitions import record_status
+from treadle.runtime.local.transitions import record_statuses
 from treadle.runtime.local.writer import Batch, Grouped, Writer
 from treadle.store import Store
 
@@ -69,7 +69,7 @@ async def test_a_raw_connection_closed_under_the_writer_is_replaced(
     service: ResourceService, store: Store
 ) -> None:
     execution_id = create_execution(service, create_workflow(service, document([{"a": {"set": {"x": 1}}}])))
-    writer = Writer(store, lambda tx, id, update: None)
+    writer = Writer(store, lambda tx, reports: None)
     writer.start(asyncio.get_running_loop())
     try:
         await _write_on_the_thread(writer, store, _batch(execution_id, 1))
@@ -119,7 +119,7 @@ async def test_one_lost_lease_in_a_round_of_closing_runs_fails_only_its_own_batc
                     "updated_at": datetime.now(UTC),
                 }
             )
-    writer = Writer(store, lambda tx, id, update: record_status(service, tx, id, update))
+    writer = Writer(store, lambda tx, reports: record_statuses(service, tx, reports))
     writer.start(asyncio.get_running_loop())
     try:
         with writer._cond:  # the thread takes them all in one round

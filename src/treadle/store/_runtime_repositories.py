@@ -102,10 +102,6 @@ _RELEASE = (
         updated_at=bindparam("b_now"),
     )
 )
-_DELETE_RUN = tuple(
-    delete(table).where(table.c.execution_id == bindparam("b_id"))
-    for table in (RUNS, EVENT_SUBSCRIPTIONS, EXECUTION_INBOX)
-)
 # One statement, both cases: on PostgreSQL an UPDATE that waited for a row lock re-reads
 # the row it then changes. Two statements (waiting -> ready, then leased -> notify) lost
 # the wake-up when a worker released the run as `waiting` while the second waited for its
@@ -136,7 +132,7 @@ _DELETE_CONTEXTS = delete(CONTEXTS).where(CONTEXTS.c.execution_id == bindparam("
 
 
 _ENDED_TABLES = (RUNS, EVENT_SUBSCRIPTIONS, EXECUTION_INBOX, CONTEXTS)
-#: SQLite: the deletes of the runs' ends, one per table.
+#: SQLite: the deletes of the runs' ends, one per table (the contexts' last).
 _END_RUNS = tuple(
     delete(table).where(table.c.execution_id.in_(bindparam("b_ids", expanding=True)))
     for table in _ENDED_TABLES
@@ -213,7 +209,7 @@ class Claim:
     workflow_id: str
     epoch: int
     control: str | None
-    #: A pending execution no worker ever took up (its journal is empty).
+    #: A pending execution no worker ever took up (it had no run row).
     fresh: bool = False
 
 
@@ -363,18 +359,7 @@ class RuntimeRepository:
         now: datetime,
     ) -> bool:
         """Give up the lease, leaving the run in `state`; False if the lease was lost."""
-        result = self.connection.execute(
-            _RELEASE,
-            {
-                "b_id": execution_id,
-                "b_owner": owner,
-                "b_epoch": epoch,
-                "b_state": state,
-                "b_wake_at": wake_at,
-                "b_now": now,
-            },
-        )
-        return result.rowcount == 1
+        return self.release_many([(execution_id, owner, epoch, state, wake_at)], now=now) == 1
 
     def release_many(
         self, leases: Sequence[tuple[str, str, int, str, datetime | None]], *, now: datetime
@@ -405,8 +390,8 @@ class RuntimeRepository:
 
     def delete_run(self, execution_id: str) -> None:
         """Forget the run (the execution ended), with its subscriptions and inbox."""
-        for statement in _DELETE_RUN:
-            self.connection.execute(statement, {"b_id": execution_id})
+        for statement in _END_RUNS[:3]:  # not the contexts
+            self.connection.execute(statement, {"b_ids": [execution_id]})
 
     def runs_for_update(self, execution_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """The run rows of these executions by execution id, locked (PostgreSQL) in id order."""

@@ -26,7 +26,7 @@ from treadle.resources import ResourceService
 from treadle.runtime.local.loader import Loader
 from treadle.runtime.local.runner import ExecutionRun, load_group
 from treadle.runtime.local.settings import RuntimeSettings
-from treadle.runtime.local.transitions import mark_running, record_status
+from treadle.runtime.local.transitions import mark_running, record_statuses
 from treadle.runtime.local.writer import Writer
 from treadle.store import Claim
 
@@ -51,7 +51,7 @@ class Worker:
         self.settings = settings
         self.worker_id = worker_id
         self.deliver = deliver
-        self.writer = Writer(service.store, lambda tx, id, update: record_status(service, tx, id, update))
+        self.writer = Writer(service.store, lambda tx, reports: record_statuses(service, tx, reports))
         self.dispatcher = Dispatcher(allow_run=settings.allow_run)
         self.runs: dict[str, ExecutionRun] = {}
         #: Leases are renewed on their own thread, never queued behind loads.

@@ -54,8 +54,9 @@ __all__ = ["Batch", "Grouped", "StatusApplier", "Writer"]
 
 log = logging.getLogger(__name__)
 
-#: Applies a status report to an execution inside a transaction (the control plane's rules).
-StatusApplier = Callable[[Transaction, str, dict[str, Any]], Any]
+#: Applies the status reports `(execution_id, report)` of a round inside its transaction
+#: (the control plane's rules).
+StatusApplier = Callable[[Transaction, list[tuple[str, dict[str, Any]]]], None]
 Action = Callable[[Transaction], None]
 
 
@@ -102,9 +103,9 @@ _Waiter = tuple[Batch, "asyncio.Future[None] | None"]
 class Writer:
     """The group-commit writer thread of one runtime."""
 
-    def __init__(self, store: Store, apply_status: StatusApplier) -> None:
+    def __init__(self, store: Store, apply_statuses: StatusApplier) -> None:
         self.store = store
-        self.apply_status = apply_status
+        self.apply_statuses = apply_statuses
         self._queue: list[_Waiter] = []
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
@@ -312,7 +313,9 @@ class Writer:
             tx.runtime.append_journal(journal)
             tx.stages.append([stage for batch in batches for stage in batch.stages])
             tx.decisions.append([decision for batch in batches for decision in batch.decisions])
-            self._apply_statuses(tx, batches)
+            reports = [(batch.execution_id, batch.status) for batch in batches if batch.status]
+            if reports:
+                self.apply_statuses(tx, reports)
             grouped: dict[Callable[[Transaction, list[Any]], None], list[Any]] = {}
             for batch in batches:
                 for action in batch.actions:
@@ -325,16 +328,6 @@ class Writer:
         if self._loop_raw:
             with self._cond:
                 self._checkpoint_due = True
-
-    def _apply_statuses(self, tx: Transaction, batches: list[Batch]) -> None:
-        reports = [batch for batch in batches if batch.status]
-        if len(reports) > 1:
-            tx.executions.lock_many([batch.execution_id for batch in reports])
-            tx.executions.defer_updates()
-        for batch in reports:
-            assert batch.status is not None
-            self.apply_status(tx, batch.execution_id, batch.status)
-        tx.executions.flush_updates()
 
 
 def _resolve(outcomes: list[tuple[asyncio.Future[None] | None, BaseException | None]]) -> None:
