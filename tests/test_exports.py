@@ -108,6 +108,8 @@ EXPORTS: dict[str, set[str]] = {
         "AnyResource",
         "Audit",
         "ExecutionCanceller",
+        "ExecutionStarter",
+        "StartReservation",
         "ExecutionContext",
         "ExecutionStatusUpdate",
         "FailedPrecondition",

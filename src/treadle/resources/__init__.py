@@ -32,7 +32,7 @@ from treadle.resources.models import (
 )
 from treadle.resources.phases import ACTIVE, TERMINAL, TRANSITIONS, Phase, can_transition
 from treadle.resources.secrets import REDACTED, SecretCipher
-from treadle.resources.service import ExecutionCanceller, ResourceService
+from treadle.resources.service import ExecutionCanceller, ExecutionStarter, ResourceService, StartReservation
 from treadle.resources.slugs import slugify
 from treadle.store import ListQuery, Page
 
@@ -48,6 +48,7 @@ __all__ = [
     "AnyResource",
     "Audit",
     "ExecutionCanceller",
+    "ExecutionStarter",
     "ExecutionContext",
     "ExecutionStatusUpdate",
     "FailedPrecondition",
@@ -62,6 +63,7 @@ __all__ = [
     "ResourceService",
     "SecretCipher",
     "SecretValue",
+    "StartReservation",
     "TaskStatus",
     "Violation",
     "Workflow",

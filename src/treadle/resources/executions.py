@@ -18,11 +18,13 @@ from treadle.resources.workflows import ensure_default_instance
 __all__ = [
     "check_transition",
     "execution_columns",
+    "hand_to_runtime",
     "inherit_scope",
     "keep_spec",
     "load_for_status",
     "merge_spec_labels",
     "merge_status",
+    "offer_to_runtime",
     "parse_status_update",
     "persist_status",
     "resolve_instance",
@@ -105,6 +107,32 @@ def snapshot_document(op: Operation) -> None:
     # The row was decoded from the database for this operation alone: its document is
     # already a private copy (a deep copy of a 100-task document cost half of `create`).
     op.resource.status.document = workflow["body"]["spec"]["document"]
+
+
+_RESERVATION = "runtime_reservation"
+
+
+def offer_to_runtime(op: Operation) -> None:
+    """A runtime in this process with room runs the execution from its creation: it is
+    written `running` and leased to that runtime, not `pending` until a worker looks."""
+    if op.starter is None:
+        return
+    reservation = op.starter.reserve(op.resource)
+    if reservation is None:
+        return
+    status = op.resource.status
+    status.phase, status.started_at = "running", op.now
+    op.scratch[_RESERVATION] = reservation
+    op.after_rollback.append(reservation.release)
+    op.after_commit.append(reservation.start)
+
+
+def hand_to_runtime(op: Operation) -> None:
+    """The runtime that took the execution leases it, in the same transaction (after
+    `persist`: its row exists)."""
+    reservation = op.scratch.get(_RESERVATION)
+    if reservation is not None:
+        reservation.claim(op.tx, op.resource, op.scratch["instance"])
 
 
 # -- update ----------------------------------------------------------------------------------

@@ -3,7 +3,8 @@
 A step is a function of one `Operation` (the request, the transaction, what earlier steps
 found) that checks something, fills something in, or raises a `ResourceError`. The
 service opens a transaction, runs the kind's pipeline for the operation, and commits;
-`after_commit` callbacks run once the transaction is durable.
+`after_commit` callbacks run once the transaction is durable, `after_rollback` ones if it
+is not.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from treadle.resources.secrets import SecretCipher
 from treadle.store import ResourceRepository, Row, Transaction
 
 if TYPE_CHECKING:
-    from treadle.resources.service import ExecutionCanceller
+    from treadle.resources.service import ExecutionCanceller, ExecutionStarter
 
 __all__ = ["Kind", "Operation", "Pipeline", "Step", "run"]
 
@@ -67,6 +68,7 @@ class Operation:
         result: what the operation returns.
         document_pointer: where the DSL document sits in the request body, for pointers.
         scratch: what a kind's own steps pass to each other (a parent workflow, ...).
+        starter: the runtime that may run a created execution at once, if any.
     """
 
     kind: Kind
@@ -85,6 +87,8 @@ class Operation:
     document_pointer: str = "/spec/document"
     scratch: dict[str, Any] = field(default_factory=dict)
     after_commit: list[Callable[[], None]] = field(default_factory=list)
+    after_rollback: list[Callable[[], None]] = field(default_factory=list)
+    starter: ExecutionStarter | None = None
 
     @property
     def repository(self) -> ResourceRepository:
@@ -103,6 +107,8 @@ class Operation:
             now=self.now,
             input=input,
             after_commit=self.after_commit,
+            after_rollback=self.after_rollback,
+            starter=self.starter,
             **changes,
         )
 

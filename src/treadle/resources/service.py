@@ -25,9 +25,9 @@ from treadle.resources.pipeline import Kind, Operation, Pipeline, run
 from treadle.resources.secrets import SecretCipher
 from treadle.resources.steps import from_row
 from treadle.settings import Settings
-from treadle.store import InvalidQuery, ListQuery, Page, Store
+from treadle.store import InvalidQuery, ListQuery, Page, Row, Store, Transaction
 
-__all__ = ["ExecutionCanceller", "ResourceService"]
+__all__ = ["ExecutionCanceller", "ExecutionStarter", "ResourceService", "StartReservation"]
 
 R = TypeVar("R", bound=Resource)
 Input = Mapping[str, Any] | Resource
@@ -38,6 +38,31 @@ class ExecutionCanceller(Protocol):
 
     def cancel(self, executions: Sequence[WorkflowExecution]) -> None:
         """Cancel each execution; called after the deleting transaction commits."""
+        ...
+
+
+class StartReservation(Protocol):
+    """Room a runtime holds for one execution being created (`ExecutionStarter.reserve`)."""
+
+    def claim(self, tx: Transaction, execution: WorkflowExecution, instance: Row) -> None:
+        """Take the execution's lease, in the creating transaction (its row is written)."""
+        ...
+
+    def start(self) -> None:
+        """The creating transaction committed: run the execution."""
+        ...
+
+    def release(self) -> None:
+        """The creating transaction rolled back: give the room back."""
+        ...
+
+
+class ExecutionStarter(Protocol):
+    """The runtime's hook: run an execution from its creation, instead of leaving it
+    `pending` for a worker's next look at the queue (a transaction and a read saved)."""
+
+    def reserve(self, execution: WorkflowExecution) -> StartReservation | None:
+        """Room to run `execution` at once, or None: it waits in the queue."""
         ...
 
 
@@ -53,6 +78,10 @@ class ResourceService:
         cipher: seals secret values at rest.
         canceller: told which executions a forced delete took along.
         clock: the time stamped on writes (UTC).
+
+    Attributes:
+        starter: a runtime in this process that runs the executions this service creates
+            from their creation (`LocalRuntime` sets itself while it runs).
     """
 
     def __init__(
@@ -66,6 +95,7 @@ class ResourceService:
         self.store = store
         self.cipher = cipher
         self.canceller = canceller
+        self.starter: ExecutionStarter | None = None
         self.clock = clock
         self.kinds: dict[str, Kind] = dict(KINDS)
 
@@ -238,18 +268,26 @@ class ResourceService:
             raise Aborted(kind.name, str(fields.get("id") or "")) from error
 
     def _run_once(self, kind: Kind, pipeline: Pipeline, *, actor: str, **fields: Any) -> Any:
-        with self.store.begin() as tx:
-            op = Operation(
-                kind=kind,
-                tx=tx,
-                kinds=self.kinds,
-                cipher=self.cipher,
-                canceller=self.canceller,
-                actor=actor,
-                now=self.clock(),
-                **fields,
-            )
-            run(pipeline, op)
+        rolled_back: list[Callable[[], None]] = []
+        try:
+            with self.store.begin() as tx:
+                op = Operation(
+                    kind=kind,
+                    tx=tx,
+                    kinds=self.kinds,
+                    cipher=self.cipher,
+                    canceller=self.canceller,
+                    starter=self.starter,
+                    actor=actor,
+                    now=self.clock(),
+                    after_rollback=rolled_back,
+                    **fields,
+                )
+                run(pipeline, op)
+        except BaseException:
+            for callback in rolled_back:
+                callback()
+            raise
         for callback in op.after_commit:
             callback()
         return op.result

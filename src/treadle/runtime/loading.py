@@ -21,7 +21,7 @@ from treadle.resources import (
 from treadle.resources.steps import from_row
 from treadle.store import JournalEvent, Row, Transaction
 
-__all__ = ["LoadedRun", "RunRows", "build_run", "load_run", "read_runs", "secret_strings"]
+__all__ = ["LoadedRun", "RunRows", "build_run", "load_run", "loaded_run", "read_runs", "secret_strings"]
 
 
 @dataclass
@@ -68,15 +68,33 @@ def build_run(service: ResourceService, rows: RunRows, execution_id: str) -> Loa
         return None
     kinds, cipher = service.kinds, service.cipher
     execution: WorkflowExecution = from_row(kinds["WorkflowExecution"], row, cipher, reveal=True)
+    contexts: list[ExecutionContext] = [
+        from_row(kinds["ExecutionContext"], context_row, cipher, reveal=True)
+        for context_row in rows.contexts.get(execution_id, [])
+    ]
+    return loaded_run(service, execution, rows.instances.get(row["instance_id"]), contexts)
+
+
+def loaded_run(
+    service: ResourceService,
+    execution: WorkflowExecution,
+    instance_row: Row | None,
+    contexts: Sequence[ExecutionContext] = (),
+) -> LoadedRun:
+    """The execution (secrets revealed) with the `$secrets` of its instance's row, its own
+    `runtime_env` and its contexts.
+
+    Raises:
+        what opening the instance's secrets raises.
+    """
     maps: list[Mapping[str, SecretValue]] = []
-    instance_row = rows.instances.get(row["instance_id"])
     if instance_row is not None:
-        instance: WorkflowInstance = from_row(kinds["WorkflowInstance"], instance_row, cipher, reveal=True)
+        instance: WorkflowInstance = from_row(
+            service.kinds["WorkflowInstance"], instance_row, service.cipher, reveal=True
+        )
         maps.append(instance.spec.env)
     maps.append(execution.spec.runtime_env)
-    for context_row in rows.contexts.get(execution_id, []):
-        context: ExecutionContext = from_row(kinds["ExecutionContext"], context_row, cipher, reveal=True)
-        maps.append(context.spec.data)
+    maps.extend(context.spec.data for context in contexts)
     values: dict[str, Any] = {}
     secret_values: list[str] = []
     for entries in maps:

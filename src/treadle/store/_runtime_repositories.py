@@ -74,9 +74,11 @@ _RENEW = (
     .where(_mine, _r.execution_id.in_(bindparam("b_ids", expanding=True)))
     .values(lease_expires=bindparam("b_until"))
 )
+# Only leases taken before the previous renewal: a newer one may be a run the worker's
+# loop does not know yet (taken as its execution was created, in another thread).
 _RELEASE_ALL = (
     update(RUNS)
-    .where(_mine)
+    .where(_mine, _r.lease_expires <= bindparam("b_leased_before"))
     .values(state="ready", lease_owner=None, lease_expires=None, updated_at=bindparam("b_now"))
 )
 _RELEASE_OTHERS = _RELEASE_ALL.where(_r.execution_id.not_in(bindparam("b_ids", expanding=True)))
@@ -318,15 +320,30 @@ class RuntimeRepository:
             )
         return claimed
 
-    def renew(self, owner: str, lease_until: datetime, now: datetime, keep: Sequence[str]) -> None:
+    def renew(
+        self,
+        owner: str,
+        lease_until: datetime,
+        now: datetime,
+        keep: Sequence[str],
+        *,
+        leased_before: datetime,
+    ) -> None:
         """Extend the leases `owner` holds on the executions in `keep`; release the others
-        it holds (runs it gave up without releasing), making them claimable at once."""
+        it holds that expire by `leased_before` (runs it gave up without releasing),
+        making them claimable at once.
+
+        `leased_before` is the expiry the owner's previous renewal set: a lease expiring
+        later was taken since, maybe for a run the owner is only starting (it is kept
+        until the next renewal, which knows it).
+        """
         ids = list(keep)
+        released = {"b_owner": owner, "b_now": now, "b_leased_before": leased_before}
         if ids:
             self.connection.execute(_RENEW, {"b_owner": owner, "b_until": lease_until, "b_ids": ids})
-            self.connection.execute(_RELEASE_OTHERS, {"b_owner": owner, "b_now": now, "b_ids": ids})
+            self.connection.execute(_RELEASE_OTHERS, {**released, "b_ids": ids})
         else:
-            self.connection.execute(_RELEASE_ALL, {"b_owner": owner, "b_now": now})
+            self.connection.execute(_RELEASE_ALL, released)
 
     def held(self, owner: str) -> list[dict[str, Any]]:
         """The runs `owner` holds: `execution_id`, `epoch`, `control`, `notify`."""
@@ -343,6 +360,23 @@ class RuntimeRepository:
         statement = _GET_RUN_FOR_UPDATE if for_update else _GET_RUN
         found = self.connection.execute(statement, {"b_id": execution_id}).mappings().first()
         return dict(found) if found is not None else None
+
+    def lease_new(
+        self, execution_id: str, workflow_id: str, owner: str, *, until: datetime, now: datetime
+    ) -> Claim:
+        """Lease an execution created in this transaction to `owner` (it never was pending)."""
+        values = {
+            "execution_id": execution_id,
+            "workflow_id": workflow_id,
+            "state": "leased",
+            "lease_owner": owner,
+            "lease_expires": until,
+            "epoch": 1,
+            "notify": False,
+            "updated_at": now,
+        }
+        self.connection.execute(_INSERT_RUN, [values])
+        return Claim(execution_id, workflow_id, 1, None)
 
     def insert_run(self, values: Mapping[str, Any]) -> None:
         """Insert a run row (an execution a worker has not taken up yet, e.g. suspended)."""

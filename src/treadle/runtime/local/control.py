@@ -75,6 +75,7 @@ class LocalRuntime:
             return
         self._started = True
         await self.worker.start()
+        self.service.starter = self.worker.handoff  # runs what this process creates, at once
         if self.settings.schedules:
             self._background.append(
                 asyncio.ensure_future(self._every(self.settings.schedule_seconds, self._schedule))
@@ -89,6 +90,8 @@ class LocalRuntime:
         if not self._started:
             return
         self._started = False
+        if self.service.starter is self.worker.handoff:
+            self.service.starter = None
         for task in self._background:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)

@@ -27,7 +27,7 @@ from treadle.dsl.models import Workflow
 from treadle.engine import RunResult, run_workflow
 from treadle.resources import WorkflowExecution
 from treadle.resources.phases import TERMINAL
-from treadle.runtime.loading import build_run, read_runs
+from treadle.runtime.loading import LoadedRun, build_run, read_runs
 from treadle.runtime.local.journal import JournalEffects
 from treadle.runtime.local.recorder import Recorder, redactor
 from treadle.runtime.local.replay import EFFECT, Replay
@@ -37,7 +37,7 @@ from treadle.store import Claim, Decision, Stage, Transaction
 if TYPE_CHECKING:
     from treadle.runtime.local.worker import Worker
 
-__all__ = ["ExecutionRun", "LeaseLost"]
+__all__ = ["ExecutionRun", "LeaseLost", "Loaded"]
 
 log = logging.getLogger(__name__)
 
@@ -58,18 +58,31 @@ class LeaseLost(RuntimeError):
 
 
 @dataclass
-class _Loaded:
+class Loaded:
+    """What a run starts from: its execution, built workflow, journal and secrets."""
+
     execution: WorkflowExecution
     workflow: Workflow
     replay: Replay
     secrets: dict[str, Any]
     secret_values: list[str]
 
+    @classmethod
+    def created(cls, worker: Worker, run: LoadedRun) -> Loaded:
+        """An execution taken as it was created: its journal holds `running` alone."""
+        return cls(
+            execution=run.execution,
+            workflow=worker.build(run.execution.status.document or {}),
+            replay=Replay(last_seq=1, phases=1),
+            secrets=run.secrets,
+            secret_values=run.secret_values,
+        )
+
 
 class ExecutionRun:
     """One execution running in this worker."""
 
-    def __init__(self, worker: Worker, claim: Claim) -> None:
+    def __init__(self, worker: Worker, claim: Claim, loaded: Loaded | None = None) -> None:
         self.worker = worker
         self.execution_id = claim.execution_id
         self.workflow_id = claim.workflow_id
@@ -79,6 +92,8 @@ class ExecutionRun:
         self.unload_after = settings.unload_after_seconds
         self.idle_seconds = settings.idle_seconds
         self.status_seconds = settings.status_seconds
+        #: What the run starts from when it was taken as it was created (else it loads).
+        self.preloaded = loaded
         self.batch = Batch(self.execution_id)
         self.next_seq = 0
         self.effects: JournalEffects | None = None
@@ -109,7 +124,8 @@ class ExecutionRun:
     async def run(self) -> None:
         """Load, run the engine, and settle how it ended."""
         try:
-            loaded = await self.worker.loader.load(self.execution_id)
+            loaded = self.preloaded or await self.worker.loader.load(self.execution_id)
+            self.preloaded = None
         except Exception:
             log.exception("cannot load execution %s", self.execution_id)
             self.detach_state = "ready"
@@ -425,21 +441,21 @@ class ExecutionRun:
         return batch
 
 
-def load_group(worker: Worker, execution_ids: list[str]) -> dict[str, _Loaded | Exception | None]:
+def load_group(worker: Worker, execution_ids: list[str]) -> dict[str, Loaded | Exception | None]:
     """Read the executions, their secrets and their journals in one read transaction
     (the worker's `Loader` calls it on a load thread); None for one that has nothing to
     run, the exception for one whose rows do not decode."""
     service = worker.service
     with service.store.begin(write=False) as tx:
         rows = read_runs(tx, execution_ids, journals=True)
-    loaded: dict[str, _Loaded | Exception | None] = {}
+    loaded: dict[str, Loaded | Exception | None] = {}
     for execution_id in execution_ids:
         try:
             run = build_run(service, rows, execution_id)
             if run is None or run.execution.status.phase in TERMINAL:
                 loaded[execution_id] = None
                 continue
-            loaded[execution_id] = _Loaded(
+            loaded[execution_id] = Loaded(
                 execution=run.execution,
                 workflow=worker.build(run.execution.status.document or {}),
                 replay=Replay.build(rows.journals.get(execution_id, [])),

@@ -1,0 +1,150 @@
+"""Executions created beside a running worker are taken at their creation (handoff.py)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from tests.runtime.conftest import create_execution, create_workflow, document, running, wait_for
+from treadle.resources import AlreadyExists, ResourceService, WorkflowExecution
+from treadle.store import Store
+
+SHORT = document([{"double": {"set": {"x": "${ .x * 2 }"}}}])
+#: A run that stays loaded (and its room taken) for a while.
+PARKED = document([{"park": {"wait": {"milliseconds": 400}}}, {"done": {"set": {"x": 1}}}], name="parked")
+
+
+def _run_row(store: Store, execution_id: str) -> dict[str, object] | None:
+    with store.begin(write=False) as tx:
+        return tx.runtime.get_run(execution_id)
+
+
+def _journal(store: Store, execution_id: str) -> list[tuple[int, str, object]]:
+    with store.begin(write=False) as tx:
+        return [(e.seq, e.type, e.data) for e in tx.journal.read(execution_id)]
+
+
+async def test_a_created_execution_is_running_and_leased_from_its_creation(
+    service: ResourceService, store: Store
+) -> None:
+    wid = create_workflow(service, SHORT)
+    async with running(service, max_running=4) as runtime:
+        await asyncio.sleep(0.1)  # the first tick has looked at the queue
+        loads = runtime.worker.loader.groups
+        created = service.create(
+            WorkflowExecution.model_validate({"spec": {"workflow_id": wid, "input": {"x": 21}}})
+        )
+        assert created.status.phase == "running"
+        assert created.status.started_at is not None
+        eid = created.metadata.id
+        assert eid is not None
+        run = _run_row(store, eid)
+        assert run is not None and run["lease_owner"] == runtime.worker_id and run["epoch"] == 1
+        execution = await runtime.wait(eid, timeout=10)
+        assert runtime.worker.handoff.taken == 1
+        assert runtime.worker.handoff.reserved == 0
+        assert runtime.worker.loader.groups == loads  # started from the model, nothing read back
+    assert execution.status.phase == "completed"
+    assert execution.status.output == {"x": 42}
+    journal = _journal(store, eid)
+    assert journal[0] == (1, "phase", {"phase": "running"})
+    assert [data["phase"] for _, kind, data in journal if kind == "phase"] == ["running", "completed"]  # type: ignore[index]
+    assert _run_row(store, eid) is None
+
+
+async def test_its_secrets_reach_the_run_and_are_redacted(service: ResourceService, store: Store) -> None:
+    doc = document([{"show": {"set": {"token": "${ $secrets.token }", "region": "${ $secrets.region }"}}}])
+    wid = create_workflow(service, doc)
+    instance = service.create(
+        {
+            "kind": "WorkflowInstance",
+            "metadata": {"name": "with-env"},
+            "spec": {"workflow_id": wid, "env": {"region": {"value": "eu-west", "is_secret": False}}},
+        }
+    )
+    async with running(service) as runtime:
+        await asyncio.sleep(0.1)
+        secret = {"token": {"value": "s3cr3t-value", "is_secret": True}}
+        eid = create_execution(
+            service, wid, {}, workflow_instance_id=instance.metadata.id, runtime_env=secret
+        )
+        execution = await runtime.wait(eid, timeout=10)
+        assert runtime.worker.handoff.taken == 1
+    assert execution.status.output == {"token": "***", "region": "eu-west"}
+
+
+async def test_a_full_worker_leaves_new_executions_to_the_queue_in_order(
+    service: ResourceService, store: Store
+) -> None:
+    parked, short = create_workflow(service, PARKED), create_workflow(service, SHORT)
+    async with running(service, max_running=1, unload_after_seconds=5) as runtime:
+        await asyncio.sleep(0.1)
+        first = create_execution(service, parked)
+        queued = [create_execution(service, short, {"x": n}) for n in range(3)]
+        assert [service.get(WorkflowExecution, e).status.phase for e in queued] == ["pending"] * 3
+        for eid in queued:
+            assert _run_row(store, eid) is None
+        ended = [await runtime.wait(eid, timeout=10) for eid in [first, *queued]]
+        assert runtime.worker.handoff.taken == 1
+    assert [e.status.phase for e in ended] == ["completed"] * 4
+    started = [e.status.started_at for e in ended[1:]]
+    assert started == sorted(started)  # the queue ran them oldest first
+
+
+async def test_capped_workflows_are_left_to_the_claim(service: ResourceService) -> None:
+    wid = create_workflow(service, SHORT)
+    async with running(service, max_running_per_workflow=2) as runtime:
+        await asyncio.sleep(0.1)
+        eid = create_execution(service, wid, {"x": 1})
+        assert service.get(WorkflowExecution, eid).status.phase == "pending"
+        runtime.wake()
+        assert (await runtime.wait(eid, timeout=10)).status.output == {"x": 2}
+        assert runtime.worker.handoff.taken == 0
+
+
+async def test_a_create_that_fails_gives_its_room_back(service: ResourceService, store: Store) -> None:
+    wid = create_workflow(service, SHORT)
+    async with running(service, max_running=1) as runtime:
+        await asyncio.sleep(0.1)
+        body = {"metadata": {"name": "only-once"}, "spec": {"workflow_id": wid, "input": {"x": 1}}}
+        first = service.create(WorkflowExecution.model_validate(body))
+        await runtime.wait(str(first.metadata.id), timeout=10)
+        with pytest.raises(AlreadyExists):
+            service.create(WorkflowExecution.model_validate(body))
+        assert runtime.worker.handoff.reserved == 0
+        await asyncio.sleep(0.1)  # a tick: the queue is drained again
+        again = create_execution(service, wid, {"x": 5})
+        assert (await runtime.wait(again, timeout=10)).status.output == {"x": 10}
+        assert runtime.worker.handoff.taken == 2
+
+
+async def test_without_a_running_worker_executions_are_created_pending(service: ResourceService) -> None:
+    wid = create_workflow(service, SHORT)
+    async with running(service):
+        pass
+    assert service.starter is None
+    eid = create_execution(service, wid, {"x": 1})
+    assert service.get(WorkflowExecution, eid).status.phase == "pending"
+    async with running(service) as runtime:
+        runtime.wake()
+        execution = await wait_for(service, eid)
+    assert execution.status.output == {"x": 2}
+
+
+def test_a_renewal_keeps_leases_taken_since_the_previous_one(service: ResourceService, store: Store) -> None:
+    wid = create_workflow(service, SHORT)
+    given_up, taken = create_execution(service, wid), create_execution(service, wid)
+    now = datetime.now(UTC)
+    previous_until = now + timedelta(seconds=30)
+    with store.begin() as tx:
+        tx.runtime.lease_new(given_up, wid, "me", until=previous_until, now=now)
+        # Taken after the previous renewal: its lease expires later than that renewal's.
+        tx.runtime.lease_new(taken, wid, "me", until=previous_until + timedelta(seconds=1), now=now)
+    with store.begin() as tx:
+        tx.runtime.renew("me", now + timedelta(seconds=40), now, [], leased_before=previous_until)
+    given_up_row, taken_row = _run_row(store, given_up), _run_row(store, taken)
+    assert given_up_row is not None and given_up_row["state"] == "ready"
+    assert given_up_row["lease_owner"] is None
+    assert taken_row is not None and taken_row["state"] == "leased" and taken_row["lease_owner"] == "me"
