@@ -148,3 +148,26 @@ def test_a_renewal_keeps_leases_taken_since_the_previous_one(service: ResourceSe
     assert given_up_row is not None and given_up_row["state"] == "ready"
     assert given_up_row["lease_owner"] is None
     assert taken_row is not None and taken_row["state"] == "leased" and taken_row["lease_owner"] == "me"
+
+
+async def test_runs_taken_during_a_tick_are_not_mistaken_for_lost(
+    service: ResourceService, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Creates from API threads, each waking the worker as the HTTP API does: ticks read
+    # the leases while other creates commit theirs. With a 30 s lease a run wrongly
+    # stopped as lost would only come back when its lease lapsed.
+    wid = create_workflow(service, SHORT)
+    async with running(service, lease_seconds=30.0) as runtime:
+        await asyncio.sleep(0.1)
+        loads = runtime.worker.loader.groups
+
+        async def create(n: int) -> str:
+            eid = await asyncio.to_thread(create_execution, service, wid, {"x": n})
+            runtime.wake()
+            return eid
+
+        ids = await asyncio.gather(*(create(n) for n in range(40)))
+        ended = [await runtime.wait(eid, timeout=10) for eid in ids]
+        assert runtime.worker.loader.groups == loads
+    assert [e.status.output for e in ended] == [{"x": 2 * n} for n in range(40)]
+    assert "lost the lease" not in caplog.text

@@ -201,13 +201,19 @@ class Worker:
         started = time.monotonic()
         renew = started - self._last_renew >= self.settings.renew_interval
         assert self._loop is not None
-        keep = [execution_id for execution_id, run in self.runs.items() if not run.lost]
+        # Only the runs known before the tick's transaction are checked against what it
+        # read: a run taken at its creation may start meanwhile, its lease committed after
+        # the read (it would look lost).
+        known = dict(self.runs)
+        keep = [execution_id for execution_id, run in known.items() if not run.lost]
         claims, held = await self._loop.run_in_executor(self.ticks, self._db_tick, capacity, renew, keep)
         if renew:
             self._last_renew = started
             self._lease_valid_until = started + self.settings.lease_seconds * 0.9
         rows = {row["execution_id"]: row for row in held}
-        for execution_id, run in list(self.runs.items()):
+        for execution_id, run in known.items():
+            if self.runs.get(execution_id) is not run:
+                continue  # it ended meanwhile
             row = rows.get(execution_id)
             if row is None or row["epoch"] != run.epoch:
                 if execution_id in self._tasks and not self._tasks[execution_id].done():
