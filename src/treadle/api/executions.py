@@ -41,8 +41,10 @@ async def execution_filters(
     }
 
 
-def _wake(request: Request, _: Resource) -> None:
-    app_state(request).wake_runtime()
+def _wake(request: Request, created: Resource) -> None:
+    # One the runtime took as it was created is running already: no need to look for it.
+    if isinstance(created, WorkflowExecution) and created.status.phase == "pending":
+        app_state(request).wake_runtime()
 
 
 router = collection_router(
