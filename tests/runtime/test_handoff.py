@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.runtime.conftest import create_execution, create_workflow, document, running, wait_for
+from tests.runtime.conftest import FAST, create_execution, create_workflow, document, running, wait_for
 from treadle.resources import AlreadyExists, ResourceService, WorkflowExecution
-from treadle.store import Store
+from treadle.runtime.local import LocalRuntime
+from treadle.runtime.local.runner import Loaded
+from treadle.store import Claim, Store
 
 SHORT = document([{"double": {"set": {"x": "${ .x * 2 }"}}}])
 #: A run that stays loaded (and its room taken) for a while.
@@ -171,3 +174,34 @@ async def test_runs_taken_during_a_tick_are_not_mistaken_for_lost(
         assert runtime.worker.loader.groups == loads
     assert [e.status.output for e in ended] == [{"x": 2 * n} for n in range(40)]
     assert "lost the lease" not in caplog.text
+
+
+async def test_an_execution_taken_as_the_worker_stops_is_released_not_left_leased(
+    service: ResourceService, store: Store
+) -> None:
+    wid = create_workflow(service, PARKED)  # still running when `stop` unloads it
+    runtime = LocalRuntime(service, FAST.with_changes(lease_seconds=30.0))
+    await runtime.start()
+    await asyncio.sleep(0.1)
+    # Its create commits, then the run reaches the worker only once `stop` has begun.
+    stop_began = threading.Event()
+    hand_over = runtime.worker.start_taken
+
+    def late(claim: Claim, loaded: Loaded | None) -> None:
+        stop_began.wait(5)
+        hand_over(claim, loaded)
+
+    runtime.worker.start_taken = late  # type: ignore[method-assign]
+    creating = asyncio.ensure_future(asyncio.to_thread(create_execution, service, wid))
+    while runtime.worker.handoff.reserved == 0:
+        await asyncio.sleep(0.001)
+    stopping = asyncio.ensure_future(runtime.stop())
+    await asyncio.sleep(0.05)
+    stop_began.set()
+    eid = await creating
+    await stopping
+    run = _run_row(store, eid)
+    assert run is not None and run["state"] == "ready" and run["lease_owner"] is None
+    async with running(service, lease_seconds=30.0) as other:
+        other.wake()
+        assert (await other.wait(eid, timeout=10)).status.output == {"x": 1}

@@ -39,6 +39,8 @@ __all__ = ["Worker"]
 log = logging.getLogger(__name__)
 
 _WORKFLOW_CACHE = 256
+#: How long `stop` waits for executions being created with room reserved here.
+_CREATES_IN_FLIGHT_SECONDS = 5.0
 
 
 class Worker:
@@ -75,6 +77,8 @@ class Worker:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._main: asyncio.Task[None] | None = None
         self._stopping = False
+        #: `stop` has unloaded the runs: a run taken at its creation no longer starts.
+        self._closed = False
         self._last_renew = 0.0
         self._lease_valid_until = 0.0
         #: The lease expiry the last renewal set (see `RuntimeRepository.renew`).
@@ -89,7 +93,7 @@ class Worker:
         """Start the writer thread and the run loop on the running event loop."""
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
-        self._stopping = False
+        self._stopping = self._closed = False
         self.writer.start(self._loop)
         self._lease_valid_until = time.monotonic() + self.settings.lease_seconds
         # Leases this worker id held before it started are released at its first renewal.
@@ -104,6 +108,8 @@ class Worker:
         if self._main is not None:
             self._main.cancel()
             await asyncio.gather(self._main, return_exceptions=True)
+        await self._until_taken_started()
+        self._closed = True
         for run in list(self.runs.values()):
             run.unload("ready", None)
         if self._tasks:
@@ -112,6 +118,14 @@ class Worker:
         await self.dispatcher.aclose()
         self.ticks.shutdown(wait=False)
         self.loads.shutdown(wait=False)
+
+    async def _until_taken_started(self) -> None:
+        """Executions being created with room reserved here (no new ones once stopping)
+        join `runs` as their creates commit, to be unloaded with the others: their
+        leases are released, not left to lapse."""
+        deadline = time.monotonic() + _CREATES_IN_FLIGHT_SECONDS
+        while self.handoff.reserved > 0 and time.monotonic() < deadline:
+            await asyncio.sleep(0.005)
 
     def wake(self) -> None:
         """Look for work now (thread-safe)."""
@@ -281,8 +295,8 @@ class Worker:
 
     def start_taken(self, claim: Claim, loaded: Loaded | None) -> None:
         """Run an execution taken at its creation (thread-safe): its reserved room is
-        given back once the run is among `runs`. A worker that stopped meanwhile leaves
-        its lease to lapse: another worker resumes it."""
+        given back once the run is among `runs`. One that comes after `stop` gave up
+        waiting for it keeps its lease until it lapses: another worker resumes it."""
         loop = self._loop
         try:
             assert loop is not None
@@ -291,7 +305,7 @@ class Worker:
             self.handoff.unreserve()
 
     def _start_taken(self, claim: Claim, loaded: Loaded | None) -> None:
-        if not self._stopping:
+        if not self._closed:  # while stopping too: `stop` unloads it with the others
             self._start(claim, loaded)
         self.handoff.unreserve()
 
