@@ -19,6 +19,15 @@ SHORT = document([{"double": {"set": {"x": "${ .x * 2 }"}}}])
 PARKED = document([{"park": {"wait": {"milliseconds": 400}}}, {"done": {"set": {"x": 1}}}], name="parked")
 
 
+async def queue_drained(runtime: LocalRuntime) -> None:
+    """Until a tick found the queue drained: from then on the worker takes new executions."""
+    for _ in range(500):
+        if runtime.worker.queue_drained:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("no tick found the queue drained")
+
+
 def _run_row(store: Store, execution_id: str) -> dict[str, object] | None:
     with store.begin(write=False) as tx:
         return tx.runtime.get_run(execution_id)
@@ -34,7 +43,7 @@ async def test_a_created_execution_is_running_and_leased_from_its_creation(
 ) -> None:
     wid = create_workflow(service, SHORT)
     async with running(service, max_running=4) as runtime:
-        await asyncio.sleep(0.1)  # the first tick has looked at the queue
+        await queue_drained(runtime)
         loads = runtime.worker.loader.groups
         created = service.create(
             WorkflowExecution.model_validate({"spec": {"workflow_id": wid, "input": {"x": 21}}})
@@ -68,7 +77,7 @@ async def test_its_secrets_reach_the_run_and_are_redacted(service: ResourceServi
         }
     )
     async with running(service) as runtime:
-        await asyncio.sleep(0.1)
+        await queue_drained(runtime)
         secret = {"token": {"value": "s3cr3t-value", "is_secret": True}}
         eid = create_execution(
             service, wid, {}, workflow_instance_id=instance.metadata.id, runtime_env=secret
@@ -83,7 +92,7 @@ async def test_a_full_worker_leaves_new_executions_to_the_queue_in_order(
 ) -> None:
     parked, short = create_workflow(service, PARKED), create_workflow(service, SHORT)
     async with running(service, max_running=1, unload_after_seconds=5) as runtime:
-        await asyncio.sleep(0.1)
+        await queue_drained(runtime)
         first = create_execution(service, parked)
         queued = [create_execution(service, short, {"x": n}) for n in range(3)]
         assert [service.get(WorkflowExecution, e).status.phase for e in queued] == ["pending"] * 3
@@ -99,7 +108,7 @@ async def test_a_full_worker_leaves_new_executions_to_the_queue_in_order(
 async def test_capped_workflows_are_left_to_the_claim(service: ResourceService) -> None:
     wid = create_workflow(service, SHORT)
     async with running(service, max_running_per_workflow=2) as runtime:
-        await asyncio.sleep(0.1)
+        await queue_drained(runtime)
         eid = create_execution(service, wid, {"x": 1})
         assert service.get(WorkflowExecution, eid).status.phase == "pending"
         runtime.wake()
@@ -110,14 +119,14 @@ async def test_capped_workflows_are_left_to_the_claim(service: ResourceService) 
 async def test_a_create_that_fails_gives_its_room_back(service: ResourceService, store: Store) -> None:
     wid = create_workflow(service, SHORT)
     async with running(service, max_running=1) as runtime:
-        await asyncio.sleep(0.1)
+        await queue_drained(runtime)
         body = {"metadata": {"name": "only-once"}, "spec": {"workflow_id": wid, "input": {"x": 1}}}
         first = service.create(WorkflowExecution.model_validate(body))
         await runtime.wait(str(first.metadata.id), timeout=10)
         with pytest.raises(AlreadyExists):
             service.create(WorkflowExecution.model_validate(body))
         assert runtime.worker.handoff.reserved == 0
-        await asyncio.sleep(0.1)  # a tick: the queue is drained again
+        await queue_drained(runtime)
         again = create_execution(service, wid, {"x": 5})
         assert (await runtime.wait(again, timeout=10)).status.output == {"x": 10}
         assert runtime.worker.handoff.taken == 2
@@ -161,7 +170,7 @@ async def test_runs_taken_during_a_tick_are_not_mistaken_for_lost(
     # stopped as lost would only come back when its lease lapsed.
     wid = create_workflow(service, SHORT)
     async with running(service, lease_seconds=30.0) as runtime:
-        await asyncio.sleep(0.1)
+        await queue_drained(runtime)
         loads = runtime.worker.loader.groups
 
         async def create(n: int) -> str:
@@ -182,7 +191,7 @@ async def test_an_execution_taken_as_the_worker_stops_is_released_not_left_lease
     wid = create_workflow(service, PARKED)  # still running when `stop` unloads it
     runtime = LocalRuntime(service, FAST.with_changes(lease_seconds=30.0))
     await runtime.start()
-    await asyncio.sleep(0.1)
+    await queue_drained(runtime)
     # Its create commits, then the run reaches the worker only once `stop` has begun.
     stop_began = threading.Event()
     hand_over = runtime.worker.start_taken
