@@ -1,12 +1,14 @@
 """Executions run from their creation: a worker takes what its own process creates.
 
 While a `LocalRuntime` runs, it is the `ExecutionStarter` of its service: an execution
-created through that service (the HTTP API, the CLI, a sub-workflow) is written
+created through that service (`treadle server`'s HTTP API, a program that creates
+executions with the service beside its runtime) is written
 `running` and leased to the worker in the creating transaction, with its journal's first
 entry, and its run starts from the model the create pipeline built. Without this, the
 execution was written `pending`, then a worker tick claimed it and marked it running (a
-second write transaction) and a load thread read back what had just been written: ~3 ms
-of a short run on SQLite, most of a run's CPU beside its steps.
+second write transaction) and a load thread read back what had just been written: ~2 ms
+of a 100-step run on SQLite, and a fifth of the server's CPU a run under a burst of
+short runs over HTTP (docs/benchmarks.md, "Sixth round").
 
 A worker takes an execution only when it has room and its last look at the queue found
 the queue drained (older pending executions go first), and never one of a workflow
@@ -46,6 +48,7 @@ class Handoff:
         self._lock = threading.Lock()
         #: Executions being created with room reserved here, not yet started.
         self.reserved = 0
+        #: Runs started from their creation (counted on the worker's loop).
         self.taken = 0
 
     def reserve(self, execution: WorkflowExecution) -> _Reservation | None:
@@ -96,7 +99,6 @@ class _Reservation:
         if self._claim is None:  # the pipeline stopped before `claim`
             self.release()
             return
-        self.handoff.taken += 1
         self.handoff.worker.start_taken(self._claim, self._preload())
 
     def release(self) -> None:

@@ -307,6 +307,7 @@ class Worker:
     def _start_taken(self, claim: Claim, loaded: Loaded | None) -> None:
         if not self._closed:  # while stopping too: `stop` unloads it with the others
             self._start(claim, loaded)
+            self.handoff.taken += 1
         self.handoff.unreserve()
 
     def _start(self, claim: Claim, loaded: Loaded | None = None) -> None:
