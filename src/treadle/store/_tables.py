@@ -89,6 +89,8 @@ class UTCDateTime(TypeDecorator[datetime]):
         def process(value: datetime | None) -> str | None:
             if value is None:
                 return None
+            if value.tzinfo is UTC:  # what the runtime stamps: `+00:00` cut off (~1.0 µs, not 1.5)
+                return value.isoformat(" ", "microseconds")[:26]
             if value.tzinfo is None:
                 raise ValueError(f"naive datetime {value!r}: treadle stores timezone-aware UTC times")
             return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
