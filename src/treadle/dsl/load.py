@@ -28,6 +28,8 @@ MAX_BYTES = 16 * 1024 * 1024
 #: Deepest nesting of mappings and sequences accepted. Validation and the engine walk
 #: documents recursively; 200 levels is far beyond any real workflow.
 MAX_DEPTH = 200
+#: How libyaml says a document nests deeper than its own limit (above MAX_DEPTH).
+_LIBYAML_TOO_DEEP = "exceeded maximum nesting depth"
 #: Most nodes that aliases may add by repeating anchored values ("billion laughs" guard).
 MAX_ALIAS_NODES = 1_000_000
 
@@ -136,10 +138,15 @@ def _too_large(size: int) -> DocumentProblem:
 
 def _syntax_problem(error: yaml.MarkedYAMLError) -> DocumentProblem:
     mark = error.problem_mark or error.context_mark
+    line = mark.line + 1 if mark else None
     reason = error.problem or "invalid YAML"
+    if _LIBYAML_TOO_DEEP in reason:
+        # libyaml (PyYAML ≥ 6.0.4) refuses deep flow nesting while it scans ahead, before
+        # the builder sees the events that would reach MAX_DEPTH: the same problem.
+        return DocumentProblem("", "too-deep", f"the document nests deeper than {MAX_DEPTH} levels", line)
     if error.context:
         reason = f"{reason} ({error.context})"
-    return DocumentProblem("", "yaml-syntax", reason, mark.line + 1 if mark else None)
+    return DocumentProblem("", "yaml-syntax", reason, line)
 
 
 def _require_mapping(document: Any, source: str) -> dict[str, Any]:
