@@ -2,7 +2,8 @@
 
 50 executions of a workflow with several steps (HTTP calls to a counter server on
 127.0.0.1, a wait long enough to unload, a fork) run in a `treadle server` process (on
-SQLite) that is killed with `kill -9` and restarted several times. Every execution must
+SQLite; created through its HTTP API, so the first ones are taken at their creation and
+the rest queue) that is killed with `kill -9` and restarted several times. Every execution must
 complete with the right output, no step whose result was journalled may reach the
 counter server again, and the journal, stages and status must agree. On PostgreSQL two
 `treadle worker` processes share the work and one of them is killed repeatedly.
@@ -22,6 +23,7 @@ from collections import Counter as Tally
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from cryptography.fernet import Fernet
 
@@ -81,6 +83,7 @@ class Workers:
             "TREADLE_RUNTIME_MAX_RUNNING": "8",
         }
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.ports: dict[str, int] = {}
         self.starts = 0
 
     def start(self, name: str) -> None:
@@ -97,9 +100,10 @@ class Workers:
         # "server" is the whole `treadle server` (HTTP API and worker in one process, as
         # the issue has it); other names are bare `treadle worker`s sharing the store.
         if name == "server":
+            self.ports[name] = _free_port()
             return [
                 sys.executable, "-m", "treadle", "server", "--host", "127.0.0.1",
-                "--port", str(_free_port()), "--database-url", self.url, "--log-format", "text",
+                "--port", str(self.ports[name]), "--database-url", self.url, "--log-format", "text",
             ]  # fmt: skip
         return [
             sys.executable, "-m", "treadle", "worker",
@@ -120,6 +124,28 @@ class Workers:
                 process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 process.kill()
+
+
+async def _create_over_http(port: int, workflow_id: str) -> tuple[list[str], int]:
+    """POST the executions to the server once it is ready: their ids, and how many it took
+    at their creation (answered `running`)."""
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+        for _ in range(300):
+            try:
+                if (await client.get("/ready")).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.1)
+        ids, taken = [], 0
+        for value in range(EXECUTIONS):
+            body = {"spec": {"workflow_id": workflow_id, "input": {"value": value}}}
+            response = await client.post("/v1/workflow-executions", json=body)
+            response.raise_for_status()
+            created = response.json()
+            ids.append(created["metadata"]["id"])
+            taken += created["status"]["phase"] == "running"
+    return ids, taken
 
 
 def _free_port() -> int:
@@ -188,15 +214,21 @@ async def _fault_run(
     names: list[str],
     victim: str,
     kills: int,
+    over_http: bool = False,
 ) -> None:
     counter.delay = 0.05
     workflow_id = create_workflow(service, _workflow(counter.url))
-    ids = [create_execution(service, workflow_id, {"value": i}) for i in range(EXECUTIONS)]
+    ids = (
+        [] if over_http else [create_execution(service, workflow_id, {"value": i}) for i in range(EXECUTIONS)]
+    )
     workers = Workers(url, key, tmp_path)
     rng = random.Random(os.getpid())
     try:
         for name in names:
             workers.start(name)
+        if over_http:
+            ids, taken = await _create_over_http(workers.ports[victim], workflow_id)
+            assert 0 < taken < EXECUTIONS  # some taken at their creation, the others queued
         for _ in range(kills):
             # Kill once the (re)started worker makes progress, at a random moment.
             before = counter.total()
@@ -241,7 +273,9 @@ async def test_sqlite_server_killed_and_restarted(
 ) -> None:
     service = ResourceService(store, SecretCipher(secret_key))
     url = store.engine.url.render_as_string(hide_password=False)
-    await _fault_run(service, store, url, secret_key, counter, tmp_path, ["server"], "server", kills=4)
+    await _fault_run(
+        service, store, url, secret_key, counter, tmp_path, ["server"], "server", kills=4, over_http=True
+    )
 
 
 @pytest.mark.postgres
