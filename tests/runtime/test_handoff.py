@@ -67,13 +67,26 @@ async def test_a_created_execution_is_running_and_leased_from_its_creation(
 
 
 async def test_its_secrets_reach_the_run_and_are_redacted(service: ResourceService, store: Store) -> None:
-    doc = document([{"show": {"set": {"token": "${ $secrets.token }", "region": "${ $secrets.region }"}}}])
+    # The length shows the run had the value itself, not its redacted form.
+    shown = {
+        "token": "${ $secrets.token }",
+        "length": "${ $secrets.token | length }",
+        "region": "${ $secrets.region }",
+        "password": "${ $secrets.password | length }",
+    }
+    doc = document([{"show": {"set": shown}}])
     wid = create_workflow(service, doc)
     instance = service.create(
         {
             "kind": "WorkflowInstance",
             "metadata": {"name": "with-env"},
-            "spec": {"workflow_id": wid, "env": {"region": {"value": "eu-west", "is_secret": False}}},
+            "spec": {
+                "workflow_id": wid,
+                "env": {
+                    "region": {"value": "eu-west", "is_secret": False},
+                    "password": {"value": "hunter22", "is_secret": True},
+                },
+            },
         }
     )
     async with running(service) as runtime:
@@ -84,7 +97,7 @@ async def test_its_secrets_reach_the_run_and_are_redacted(service: ResourceServi
         )
         execution = await runtime.wait(eid, timeout=10)
         assert runtime.worker.handoff.taken == 1
-    assert execution.status.output == {"token": "***", "region": "eu-west"}
+    assert execution.status.output == {"token": "***", "length": 12, "region": "eu-west", "password": 8}
 
 
 async def test_a_full_worker_leaves_new_executions_to_the_queue_in_order(
