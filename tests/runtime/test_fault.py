@@ -28,6 +28,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from tests.runtime.conftest import Counter, create_execution, create_workflow, document
+from treadle.client import ApiError, AsyncClient
 from treadle.resources import ResourceService, SecretCipher, WorkflowExecution
 from treadle.resources.phases import TERMINAL
 from treadle.store import Store
@@ -127,25 +128,17 @@ class Workers:
 
 
 async def _create_over_http(port: int, workflow_id: str) -> tuple[list[str], int]:
-    """POST the executions to the server once it is ready: their ids, and how many it took
-    at their creation (answered `running`)."""
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+    """Start the executions through the server with treadle's client once it is ready:
+    their ids, and how many it took at their creation (answered `running`)."""
+    async with AsyncClient(f"http://127.0.0.1:{port}") as client:
         for _ in range(300):
             try:
-                if (await client.get("/ready")).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.1)
-        ids, taken = [], 0
-        for value in range(EXECUTIONS):
-            body = {"spec": {"workflow_id": workflow_id, "input": {"value": value}}}
-            response = await client.post("/v1/workflow-executions", json=body)
-            response.raise_for_status()
-            created = response.json()
-            ids.append(created["metadata"]["id"])
-            taken += created["status"]["phase"] == "running"
-    return ids, taken
+                await client.ready()
+                break
+            except (ApiError, httpx.TransportError):  # not ready, or not listening yet
+                await asyncio.sleep(0.1)
+        started = [await client.start(workflow_id, input={"value": value}) for value in range(EXECUTIONS)]
+    return [str(e.metadata.id) for e in started], sum(e.status.phase == "running" for e in started)
 
 
 def _free_port() -> int:

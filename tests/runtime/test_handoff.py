@@ -129,6 +129,19 @@ async def test_capped_workflows_are_left_to_the_claim(service: ResourceService) 
         assert runtime.worker.handoff.taken == 0
 
 
+async def test_only_the_capped_workflow_is_left_to_the_claim(service: ResourceService) -> None:
+    capped, free = create_workflow(service, SHORT), create_workflow(service, PARKED)
+    async with running(service, workflow_caps={capped: 1}) as runtime:
+        await queue_drained(runtime)
+        left, taken = create_execution(service, capped, {"x": 1}), create_execution(service, free)
+        assert service.get(WorkflowExecution, left).status.phase == "pending"
+        assert service.get(WorkflowExecution, taken).status.phase == "running"
+        runtime.wake()
+        assert (await runtime.wait(left, timeout=10)).status.output == {"x": 2}
+        assert (await runtime.wait(taken, timeout=10)).status.output == {"x": 1}
+        assert runtime.worker.handoff.taken == 1
+
+
 async def test_a_create_that_fails_gives_its_room_back(service: ResourceService, store: Store) -> None:
     wid = create_workflow(service, SHORT)
     async with running(service, max_running=1) as runtime:

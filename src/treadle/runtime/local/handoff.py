@@ -12,7 +12,8 @@ short runs over HTTP (docs/benchmarks.md, "Sixth round").
 
 A worker takes an execution only when it has room and its last look at the queue found
 the queue drained (older pending executions go first), and never one of a workflow
-under a concurrency cap (caps are counted across workers, by the claim). Otherwise the
+under a concurrency cap (caps are counted across workers, by the claim): other
+workflows' executions still are. Otherwise the
 execution is created `pending`, as without a runtime, and a tick claims it.
 
 A lease taken this way is the same as a claimed one: if the process dies before the run
@@ -29,6 +30,7 @@ from typing import TYPE_CHECKING
 from treadle.resources import WorkflowExecution
 from treadle.runtime.loading import loaded_run
 from treadle.runtime.local.runner import Loaded
+from treadle.runtime.local.transitions import journal_running
 from treadle.store import Claim, Row, Transaction
 
 if TYPE_CHECKING:
@@ -54,7 +56,8 @@ class Handoff:
     def reserve(self, execution: WorkflowExecution) -> _Reservation | None:
         """Room for `execution` now, or None: it waits in the queue."""
         worker, settings = self.worker, self.worker.settings
-        if not worker.running or settings.workflow_caps or settings.max_running_per_workflow is not None:
+        cap = settings.workflow_caps.get(str(execution.spec.workflow_id), settings.max_running_per_workflow)
+        if not worker.running or cap is not None:  # a cap is counted across workers, by the claim
             return None
         with self._lock:
             if not worker.queue_drained:
@@ -89,8 +92,7 @@ class _Reservation:
         now = datetime.now(UTC)
         until = now + timedelta(seconds=worker.settings.lease_seconds)
         self._claim = tx.runtime.lease_new(execution_id, workflow_id, worker.worker_id, until=until, now=now)
-        entry = {"execution_id": execution_id, "seq": 1, "type": "phase", "data": {"phase": "running"}}
-        tx.runtime.append_journal([{**entry, "at": now}])
+        journal_running(tx, {execution_id: 1}, now)
         self._execution, self._instance = execution, instance
 
     def start(self) -> None:

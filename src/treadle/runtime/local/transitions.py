@@ -24,6 +24,7 @@ __all__ = [
     "apply_status",
     "create_execution",
     "end_offline",
+    "journal_running",
     "load_execution",
     "mark_running",
     "move_to",
@@ -100,17 +101,14 @@ def mark_running(service: ResourceService, tx: Transaction, execution_ids: list[
     """
     record_statuses(service, tx, [(execution_id, {"phase": "running"}) for execution_id in execution_ids])
     last = tx.journal.last_seqs(execution_ids)
+    journal_running(tx, {execution_id: last.get(execution_id, 0) + 1 for execution_id in execution_ids}, now)
+
+
+def journal_running(tx: Transaction, seqs: Mapping[str, int], now: datetime) -> None:
+    """The `running` phase entry of each execution, at the journal seq given for it."""
+    entry = {"type": "phase", "data": {"phase": "running"}, "at": now}
     tx.runtime.append_journal(
-        [
-            {
-                "execution_id": execution_id,
-                "seq": last.get(execution_id, 0) + 1,
-                "type": "phase",
-                "data": {"phase": "running"},
-                "at": now,
-            }
-            for execution_id in execution_ids
-        ]
+        [{"execution_id": execution_id, "seq": seq, **entry} for execution_id, seq in seqs.items()]
     )
 
 

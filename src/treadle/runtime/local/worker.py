@@ -299,9 +299,10 @@ class Worker:
         waiting for it keeps its lease until it lapses: another worker resumes it."""
         loop = self._loop
         try:
-            assert loop is not None
+            if loop is None:
+                raise RuntimeError("the worker never started")
             loop.call_soon_threadsafe(self._start_taken, claim, loaded)
-        except (AssertionError, RuntimeError):  # no loop, or it closed
+        except RuntimeError:  # no loop, or it closed
             self.handoff.unreserve()
 
     def _start_taken(self, claim: Claim, loaded: Loaded | None) -> None:
@@ -355,7 +356,7 @@ def _document_key(document: dict[str, Any]) -> bytes:
     stdlib in ~90 (every run asks, as it starts)."""
     try:
         return orjson.dumps(document, option=orjson.OPT_SORT_KEYS)
-    except (TypeError, orjson.JSONEncodeError):  # integers beyond 64 bits, ...
+    except TypeError:  # orjson's JSONEncodeError: integers beyond 64 bits, ...
         return json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
 
 
