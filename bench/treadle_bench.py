@@ -9,8 +9,8 @@ Engines:
 - `treadle-sqlite` / `treadle-postgres`: executions are created through
   `treadle.resources.ResourceService` and run by a `treadle.runtime.local.LocalRuntime`;
   `throughput`, `waiting` and `recovery` go through the HTTP API of a `treadle server`
-  subprocess, the path a user's script takes. Until those land, the line says
-  `"error": "runtime not available yet"`.
+  subprocess, the path a user's script takes: `treadle.AsyncClient.start_many` starts
+  them, a thousand per request (`POST /v1/workflow-executions:batch`).
 
 Usage:
     .venv/bin/python bench/treadle_bench.py --engine treadle-memory --workload chain --n 100
@@ -359,15 +359,15 @@ async def _count(client: Any, workflow_id: str, phase: str | list[str]) -> int:
     return int(response.json()["total"])
 
 
-async def _start_runs(client: Any, workflow_id: str, n: int) -> None:
-    body = {"spec": {"workflow_id": workflow_id, "input": {"x": 0}}}
-    limit = asyncio.Semaphore(64)  # a user's script would pool its connections too
+async def _start_runs(base: str, workflow_id: str, n: int) -> None:
+    """n executions started as a user starts many: `AsyncClient.start_many`, one request
+    (and one transaction) per thousand."""
+    from treadle import AsyncClient
+    from treadle.resources.service import MAX_BATCH
 
-    async def one() -> None:
-        async with limit:
-            (await client.post("/v1/workflow-executions", json=body)).raise_for_status()
-
-    await asyncio.gather(*(one() for _ in range(n)))
+    async with AsyncClient(base, timeout=120) as client:
+        for first in range(0, n, MAX_BATCH):
+            await client.start_many(workflow_id, inputs=[{"x": 0}] * min(MAX_BATCH, n - first))
 
 
 async def _until(client: Any, workflow_id: str, phase: str | list[str], n: int, deadline: float) -> None:
@@ -409,7 +409,7 @@ async def _over_http_in(
 
             async def once() -> None:
                 nonlocal submitted
-                await _start_runs(client, workflow_id, n)
+                await _start_runs(base, workflow_id, n)
                 submitted += n
                 await _until(client, workflow_id, list(TERMINAL), submitted, time.monotonic() + 600)
                 if await _count(client, workflow_id, "completed") < submitted:
@@ -417,7 +417,7 @@ async def _over_http_in(
 
             return await _measure_async(once, warmup, repeats)
         began = time.perf_counter()
-        await _start_runs(client, workflow_id, n)
+        await _start_runs(base, workflow_id, n)
         await _until(client, workflow_id, "waiting", n, time.monotonic() + 1800)
         parked_at = time.perf_counter()  # every timer started before this
         parked = parked_at - began

@@ -107,3 +107,48 @@ def test_control_without_a_runtime_is_503(api: httpx.Client, workflow: dict, act
     rid = start(api, workflow_id=workflow["metadata"]["id"])["metadata"]["id"]
     problem = assert_problem(api.post(f"/v1/workflow-executions/{rid}:{action}"), 503)
     assert problem["type"].endswith("/no-runtime")
+
+
+def test_a_batch_starts_every_run_in_order(api: httpx.Client, workflow: dict) -> None:
+    items = [{"spec": {"workflow_id": workflow["metadata"]["id"], "input": {"n": n}}} for n in range(3)]
+    response = api.post("/v1/workflow-executions:batch", json={"items": items})
+    assert response.status_code == 201, response.text
+    created = response.json()["items"]
+    assert [run["spec"]["input"] for run in created] == [{"n": 0}, {"n": 1}, {"n": 2}]
+    assert {run["kind"] for run in created} == {"WorkflowExecution"}
+    listed = api.get("/v1/workflow-executions").json()
+    assert listed["total"] == 3
+
+
+def test_a_batch_in_yaml(api: httpx.Client, workflow: dict) -> None:
+    body = f"items:\n  - spec: {{workflow_id: {workflow['metadata']['id']}}}\n"
+    response = api.post(
+        "/v1/workflow-executions:batch", content=body, headers={"Content-Type": "application/yaml"}
+    )
+    assert response.status_code == 201, response.text
+    assert len(response.json()["items"]) == 1
+
+
+def test_a_bad_item_fails_the_batch_and_is_pointed_at(api: httpx.Client, workflow: dict) -> None:
+    good = {"spec": {"workflow_id": workflow["metadata"]["id"]}}
+    response = api.post("/v1/workflow-executions:batch", json={"items": [good, {"spec": {"input": 1}}]})
+    problem = assert_problem(response, 400)
+    assert problem["errors"][0]["pointer"].startswith("/items/1/spec/")
+    missing = api.post(
+        "/v1/workflow-executions:batch", json={"items": [good, good, {"spec": {"workflow_id": "wfl-gone"}}]}
+    )
+    assert_problem(missing, 404, "/items/2")
+    assert api.get("/v1/workflow-executions").json()["total"] == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "pointer"),
+    [
+        ({}, "/items"),
+        ({"items": {"spec": {}}}, "/items"),
+        ({"items": []}, "/items"),
+        ({"items": [3]}, "/items/0"),
+    ],
+)
+def test_a_batch_needs_a_list_of_objects(api: httpx.Client, body: dict, pointer: str) -> None:
+    assert_problem(api.post("/v1/workflow-executions:batch", json=body), 400, pointer)

@@ -105,3 +105,20 @@ def test_a_cloudevent_wakes_a_listening_execution(api: httpx.Client) -> None:
     assert delivered.status_code == 202, delivered.text
     assert execution_id in delivered.json()["executions"]
     wait_for(api, execution_id, "completed")
+
+
+def test_a_batch_larger_than_the_worker_runs_to_its_end(serve: Serve, service: ResourceService) -> None:
+    runtime = LocalRuntime(service, RuntimeSettings(poll_seconds=30, max_running=4))
+    api = httpx.Client(base_url=serve(service, runtime=runtime).url, timeout=10)
+    headers = {"Content-Type": "application/yaml"}
+    wid = api.post("/v1/workflows:apply", content=HELLO, headers=headers).json()["metadata"]["id"]
+    items = [{"spec": {"workflow_id": wid, "input": {"name": str(n)}}} for n in range(20)]
+    created = api.post("/v1/workflow-executions:batch", json={"items": items}).json()["items"]
+    phases = [run["status"]["phase"] for run in created]
+    # The worker takes what it has room for as they are created; the API wakes it for the rest
+    # (the poll is 30 s: without the wake they would wait for it).
+    assert phases == ["running"] * 4 + ["pending"] * 16
+    for n, run in enumerate(created):
+        assert wait_for(api, run["metadata"]["id"], "completed")["status"]["output"] == {
+            "greeting": f"Hello, {n}"
+        }

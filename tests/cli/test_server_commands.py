@@ -36,9 +36,12 @@ class ServerProcess:
         self.env.pop("TREADLE_API_TOKEN", None)
         self.cwd = tmp_path
 
-    def treadle(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    def treadle(
+        self, *args: str, timeout: float = 60, stdin: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "treadle", *args],
+            input=stdin,
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -143,6 +146,35 @@ def test_start_watch_exits_like_treadle_run(server: ServerProcess) -> None:
     assert "faulted" in faulted.stderr and "boom" in faulted.stderr
 
 
+def test_start_many_from_json_lines(server: ServerProcess) -> None:
+    assert server.treadle("apply", "-f", str(HELLO)).returncode == 0
+    (server.cwd / "runs.jsonl").write_text('{"name": "ada"}\n\n{"name": "bob"}\n{"name": "cy"}\n')
+    started = server.treadle("start", "hello", "--inputs", "runs.jsonl")
+    assert started.returncode == 0, started.stderr
+    ids = started.stdout.split()
+    assert len(ids) == 3 and all(i.startswith("wex-") for i in ids)
+    for execution_id, name in zip(ids, ["ada", "bob", "cy"], strict=True):
+        run = json.loads(server.treadle("get", "execution", execution_id, "-o", "json").stdout)
+        assert run["spec"]["input"] == {"name": name}
+    piped = server.treadle("start", "hello", "--inputs", "-", stdin='{"name": "dee"}\n')
+    assert piped.returncode == 0 and len(piped.stdout.split()) == 1
+
+    (server.cwd / "bad.jsonl").write_text('{"name": "ada"}\n{"name": \n')
+    bad = server.treadle("start", "hello", "--inputs", "bad.jsonl")
+    assert bad.returncode == 2 and "line 2: not JSON" in bad.stderr
+    both = server.treadle("start", "hello", "--inputs", "runs.jsonl", "--watch")
+    assert both.returncode == 2 and "not with" in both.stderr
+    listed = json.loads(server.treadle("get", "executions", "-o", "json").stdout)
+    assert len(listed) == 4  # nothing started by the refused commands
+
+
+def test_start_many_batches_like_the_server() -> None:
+    from treadle.cli.executions import BATCH
+    from treadle.resources.service import MAX_BATCH
+
+    assert BATCH == MAX_BATCH
+
+
 def test_cancel_a_running_execution(server: ServerProcess) -> None:
     (server.cwd / "slow.yaml").write_text(SLOW)
     assert server.treadle("apply", "-f", str(server.cwd / "slow.yaml")).returncode == 0
@@ -178,3 +210,20 @@ def test_usage_errors_and_unreachable_server(tmp_path: Path) -> None:
     assert treadle("start").returncode == 2
     exposed = treadle("server", "--host", "0.0.0.0", "--port", str(_free_port()))
     assert exposed.returncode == 2 and "TREADLE_API_TOKEN" in exposed.stderr
+
+
+def test_a_refused_batch_names_the_input_lines() -> None:
+    from treadle.cli.remote import at_lines
+    from treadle.client import ApiError
+
+    problem = {
+        "detail": "invalid",
+        "errors": [
+            {"pointer": "/items/1/spec/input", "code": "type", "message": "bad"},
+            {"pointer": "/items/0", "code": "not-found", "message": "gone"},
+            {"pointer": "/other", "code": "x", "message": "kept"},
+        ],
+    }
+    located = at_lines(ApiError(400, problem), [3, 7])
+    assert [e["pointer"] for e in located.errors] == ["line 7: /spec/input", "line 3", "/other"]
+    assert located.status == 400

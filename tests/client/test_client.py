@@ -143,3 +143,28 @@ def test_server_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     with Client() as client:
         assert client.server == "http://example.test:9999"
         assert client._http.headers["authorization"] == "Bearer tok"
+
+
+def test_sync_client_starts_and_creates_many(server: LiveServer) -> None:
+    with Client(server.url) as client:
+        made = client.create_many([workflow_body(name="One"), workflow_body(name="Two")])
+        assert [w.metadata.slug for w in made] == ["one", "two"] and isinstance(made[0], Workflow)
+        runs = client.start_many(made[0].metadata.id, inputs=[{"n": 1}, {"n": 2}], labels={"batch": "a"})
+        assert [r.spec.input for r in runs] == [{"n": 1}, {"n": 2}]
+        assert all(isinstance(r, WorkflowExecution) and r.metadata.labels == {"batch": "a"} for r in runs)
+        instance = str(made[1].status.default_instance_id)
+        assert client.start_many(instance=instance, inputs=[None])[0].spec.workflow_instance_id == instance
+        with pytest.raises(ApiError) as refused:
+            client.start_many("wfl-01jnothere000000000000000", inputs=[1])
+        assert refused.value.status == 404 and refused.value.errors[0]["pointer"] == "/items/0"
+        with pytest.raises(ValueError):
+            client.start_many(made[0].metadata.id, inputs=[])
+
+
+async def test_async_client_starts_many(server: LiveServer) -> None:
+    async with AsyncClient(server.url) as client:
+        wid = (await client.create(workflow_body())).metadata.id
+        runs = await client.start_many(wid, inputs=range(3))
+        assert [r.spec.input for r in runs] == [0, 1, 2]
+        made = await client.create_many([document(name="a"), document(name="b")])
+        assert [w.metadata.slug for w in made] == ["a", "b"]

@@ -15,9 +15,18 @@ from starlette.concurrency import run_in_threadpool
 from treadle.api.bodies import body_schema, read_body
 from treadle.api.problems import problems
 from treadle.api.state import app_state
-from treadle.resources import ListQuery, Resource
+from treadle.resources import InvalidArgument, ListQuery, Resource
+from treadle.resources.service import MAX_BATCH
 
-__all__ = ["ListParams", "ResourcePage", "as_utc", "collection_router", "list_params", "no_filters"]
+__all__ = [
+    "Created",
+    "ListParams",
+    "ResourcePage",
+    "as_utc",
+    "collection_router",
+    "list_params",
+    "no_filters",
+]
 
 R = TypeVar("R", bound=BaseModel)
 
@@ -34,6 +43,20 @@ class ResourcePage(BaseModel, Generic[R]):
     total: int
     page: int
     page_size: int
+
+
+class Created(BaseModel, Generic[R]):
+    """The resources one batch created, in the order they were sent."""
+
+    items: list[R]
+
+
+def batch_items(data: Any) -> list[Any]:
+    """The `items` of a batch request body."""
+    items = data.get("items") if isinstance(data, dict) else None
+    if not isinstance(items, list):
+        raise InvalidArgument.at("/items", "type", 'send {"items": [resource, ...]}')
+    return items
 
 
 class ListParams(BaseModel):
@@ -83,6 +106,18 @@ async def list_params(
     return ListParams(page=page, page_size=page_size, sort=sort, filters=filters)
 
 
+def _batch_body(request_body: dict[str, Any], kind: str) -> dict[str, Any]:
+    """The OpenAPI body of a batch: `{"items": [...]}` of the kind's own body."""
+    content = request_body["requestBody"]["content"]
+    item = next(iter(content.values()))["schema"]
+    schema = {
+        "type": "object",
+        "required": ["items"],
+        "properties": {"items": {"type": "array", "minItems": 1, "maxItems": MAX_BATCH, "items": item}},
+    }
+    return body_schema(schema, description=f"{kind}s to create (JSON or YAML)")
+
+
 async def no_filters() -> dict[str, Any]:
     """A kind with only the common filters."""
     return {}
@@ -127,6 +162,27 @@ def collection_router(
         if after_create is not None:
             after_create(request, created)
         return created
+
+    @router.post(
+        ":batch",
+        status_code=201,
+        response_model=Created[model],  # type: ignore[valid-type]
+        summary=f"Create many {kind}s at once",
+        description=(
+            f'`{{"items": [...]}}`, up to {MAX_BATCH}, created in one transaction: all of them or none '
+            "(an error's pointers start with `/items/<index>`). The answer lists them in order."
+        ),
+        openapi_extra=_batch_body(request_body, kind),
+        responses=problems(400, 404, 409, 413, 415, 422),
+    )
+    async def create_many(request: Request) -> Any:
+        items = batch_items(await read_body(request))
+        service = app_state(request).service
+        created = await run_in_threadpool(service.create_many, items, kind=kind)
+        if after_create is not None:
+            for resource in created:
+                after_create(request, resource)
+        return {"items": created}
 
     @router.get(
         "",

@@ -135,6 +135,8 @@ def _resource_problem(request: Request, error: ResourceError) -> JSONResponse:
     extra: dict[str, Any] = {}
     if isinstance(error, InvalidArgument):
         errors = [ProblemError(pointer=v.pointer, code=v.code, message=v.message) for v in error.violations]
+    elif error.pointer is not None:  # one item of a batch: say which
+        errors = [ProblemError(pointer=error.pointer, code=code, message=str(error))]
     if isinstance(error, FailedPrecondition) and error.blocking:
         extra["blocking"] = list(error.blocking)
     if error.kind is not None:

@@ -19,10 +19,22 @@ from rich.text import Text
 from rich.tree import Tree
 
 from treadle.cli.output import to_json
-from treadle.cli.remote import EXIT_USAGE, ServerOption, fail, read_input, remote
+from treadle.cli.remote import (
+    EXIT_USAGE,
+    ServerOption,
+    at_lines,
+    fail,
+    read_input,
+    read_input_lines,
+    remote,
+)
 
 if TYPE_CHECKING:
     from treadle.client import Client, Event
+
+#: Executions started per request by `--inputs`: the server's limit
+#: (`treadle.resources.service.MAX_BATCH`; not imported: the CLI starts without the store).
+BATCH = 1000
 
 EXIT_COMPLETED = 0
 EXIT_FAULTED = 1
@@ -45,6 +57,14 @@ def start_command(
     input_file: Annotated[
         Path | None, typer.Option("--input-file", help="The input, a JSON/YAML file.")
     ] = None,
+    inputs_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--inputs",
+            help="Start one execution per line of this JSON Lines file (- reads stdin), "
+            f"{BATCH:,} per request.",
+        ),
+    ] = None,
     watch: Annotated[bool, typer.Option("--watch", help="Show its tasks live until it ends.")] = False,
     org: Annotated[str | None, typer.Option("--org", help="The organization scope of slugs.")] = None,
     server: ServerOption = None,
@@ -52,21 +72,30 @@ def start_command(
     """Start an execution of a workflow (its default instance) or of an instance.
 
     Prints the execution's id; with --watch, follows it and prints its output, exiting
-    0 completed, 1 faulted or cancelled, 130 interrupted.
+    0 completed, 1 faulted or cancelled, 130 interrupted. With --inputs, starts one
+    execution per input line and prints their ids in order: each request of up to
+    1,000 starts all of its executions or none.
 
     Example: treadle start hello --input '{"name": "you"}' --watch
     """
     if workflow is None and instance is None:
         fail("name the workflow to start (or --instance)", EXIT_USAGE)
-    workflow_input = read_input(input_json, input_file)
+    if inputs_file is not None:
+        if input_json is not None or input_file is not None or watch:
+            fail("--inputs starts many executions: not with --input, --input-file or --watch", EXIT_USAGE)
+        lines = read_input_lines(inputs_file)
+    else:
+        workflow_input = read_input(input_json, input_file)
     with remote(server) as client:
         if instance is not None:
-            target = client.resolve("WorkflowInstance", instance, org=org)
-            execution = client.start(instance=target.metadata.id, input=workflow_input)
+            target = {"instance": client.resolve("WorkflowInstance", instance, org=org).metadata.id}
         else:
             assert workflow is not None
-            target = client.resolve("Workflow", workflow, org=org)
-            execution = client.start(target.metadata.id, input=workflow_input)
+            target = {"workflow": client.resolve("Workflow", workflow, org=org).metadata.id}
+        if inputs_file is not None:
+            _start_lines(client, target, lines)
+            return
+        execution = client.start(**target, input=workflow_input)
         execution_id = str(execution.metadata.id)
         if not watch:
             typer.echo(execution_id)
@@ -74,6 +103,24 @@ def start_command(
             return
         code = _watch(client, execution_id)
     raise typer.Exit(code)
+
+
+def _start_lines(client: Client, target: dict[str, Any], lines: list[tuple[int, Any]]) -> None:
+    """Start an execution per input line, a batch at a time, and print their ids."""
+    for first in range(0, len(lines), BATCH):
+        batch = lines[first : first + BATCH]
+        from treadle.client import ApiError
+
+        try:
+            started = client.start_many(**target, inputs=[value for _, value in batch])
+        except ApiError as error:
+            if first:
+                typer.echo(
+                    f"treadle: the executions of the lines before line {batch[0][0]} started", err=True
+                )
+            raise at_lines(error, [number for number, _ in batch]) from None
+        for execution in started:
+            typer.echo(execution.metadata.id)
 
 
 class _TaskTree:

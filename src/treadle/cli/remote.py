@@ -8,6 +8,7 @@ cannot be reached.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,15 +18,17 @@ import typer
 import yaml
 
 if TYPE_CHECKING:
-    from treadle.client import Client
+    from treadle.client import ApiError, Client
 
 __all__ = [
     "EXIT_FAILED",
     "EXIT_UNREACHABLE",
     "EXIT_USAGE",
     "ServerOption",
+    "at_lines",
     "fail",
     "read_input",
+    "read_input_lines",
     "remote",
 ]
 
@@ -85,3 +88,39 @@ def read_input(input_json: str | None, input_file: Path | None) -> Any:
         except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
             fail(f"--input-file {input_file}: {error}", EXIT_USAGE)
     return {}
+
+
+def read_input_lines(path: Path) -> list[tuple[int, Any]]:
+    """The inputs of a JSON Lines file (`-`: stdin) with their line numbers; blank lines skipped."""
+    name = "stdin" if str(path) == "-" else str(path)
+    try:
+        text = sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        fail(f"--inputs {name}: {error}", EXIT_USAGE)
+    inputs = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            inputs.append((number, json.loads(line)))
+        except ValueError as error:
+            fail(f"--inputs {name}, line {number}: not JSON: {error}", EXIT_USAGE)
+    if not inputs:
+        fail(f"--inputs {name}: no input lines", EXIT_USAGE)
+    return inputs
+
+
+def at_lines(error: ApiError, lines: list[int]) -> ApiError:
+    """A batch's error with `/items/<i>` pointers said as the input lines they came from."""
+    from treadle.client import ApiError
+
+    def located(fault: dict[str, Any]) -> dict[str, Any]:
+        pointer = str(fault.get("pointer") or "")
+        parts = pointer.split("/", 3)  # "", "items", index, rest
+        if len(parts) < 3 or parts[1] != "items" or not parts[2].isdigit() or int(parts[2]) >= len(lines):
+            return fault
+        rest = "/" + parts[3] if len(parts) == 4 else ""
+        return {**fault, "pointer": f"line {lines[int(parts[2])]}{': ' + rest if rest else ''}"}
+
+    problem = {**error.problem, "errors": [located(fault) for fault in error.errors]}
+    return ApiError(error.status, problem)

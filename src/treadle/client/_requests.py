@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from treadle.client._base import (
@@ -66,6 +66,14 @@ def instances(workflow_id: str, page: int, page_size: int, sort: str | None) -> 
     )
 
 
+def create_many(resources: Sequence[Body], kind: KindRef | None) -> Request:
+    bodies = [body_of(resource) for resource in resources]
+    if not bodies:
+        raise ValueError("create_many needs at least one resource")
+    path = resource_path(kind if kind is not None else kind_of_body(bodies[0]))
+    return Request("POST", f"{path}:batch", json={"items": bodies})
+
+
 def start(
     workflow: str | None,
     instance: str | None,
@@ -73,6 +81,30 @@ def start(
     runtime_env: Mapping[str, Any] | None,
     labels: Mapping[str, str] | None,
 ) -> Request:
+    body = _execution(workflow, instance, input, runtime_env, labels)
+    return Request("POST", resource_path("WorkflowExecution"), json=body)
+
+
+def start_many(
+    workflow: str | None,
+    instance: str | None,
+    inputs: Iterable[Any],
+    runtime_env: Mapping[str, Any] | None,
+    labels: Mapping[str, str] | None,
+) -> Request:
+    bodies = [_execution(workflow, instance, input, runtime_env, labels) for input in inputs]
+    if not bodies:
+        raise ValueError("start_many needs at least one input")
+    return Request("POST", resource_path("WorkflowExecution") + ":batch", json={"items": bodies})
+
+
+def _execution(
+    workflow: str | None,
+    instance: str | None,
+    input: Any,
+    runtime_env: Mapping[str, Any] | None,
+    labels: Mapping[str, str] | None,
+) -> dict[str, Any]:
     if (workflow is None) == (instance is None):
         raise ValueError("start needs a workflow id or an instance id (one of them)")
     spec: dict[str, Any] = {"input": input if input is not None else {}}
@@ -87,9 +119,7 @@ def start(
         }
     if labels:
         spec["labels"] = dict(labels)
-    return Request(
-        "POST", resource_path("WorkflowExecution"), json={"kind": "WorkflowExecution", "spec": spec}
-    )
+    return {"kind": "WorkflowExecution", "spec": spec}
 
 
 def update_status(execution_id: str, update: Mapping[str, Any]) -> Request:

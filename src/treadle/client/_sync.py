@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import builtins
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any, cast
 
@@ -81,6 +81,12 @@ class Client:
     def create(self, resource: rq.Body, *, kind: KindRef | None = None) -> Any:
         """Create a resource (a bare DSL document is a Workflow); returns it as stored."""
         return as_resource(self._send(rq.create(resource, kind)))
+
+    def create_many(self, resources: Sequence[rq.Body], *, kind: KindRef | None = None) -> builtins.list[Any]:
+        """Create several resources of one kind (`kind`, or the first's) in one transaction:
+        all of them or none; at most 1,000. Returned in the order given."""
+        created = (self._send(rq.create_many(resources, kind)))["items"]
+        return [as_resource(item) for item in created]
 
     def apply(self, resource: rq.Body, *, kind: KindRef | None = None) -> Any:
         """Create the resource, or update the one with its slug; `metadata.version` 1 means created."""
@@ -164,6 +170,21 @@ class Client:
             WorkflowExecution,
             as_resource(self._send(rq.start(workflow, instance, input, runtime_env, labels))),
         )
+
+    def start_many(
+        self,
+        workflow: str | None = None,
+        *,
+        instance: str | None = None,
+        inputs: Iterable[Any],
+        runtime_env: Mapping[str, Any] | None = None,
+        labels: Mapping[str, str] | None = None,
+    ) -> builtins.list[WorkflowExecution]:
+        """Create an execution per input, of a workflow or of an instance (by id), in one
+        request and one transaction: all of them or none; at most 1,000."""
+        request = rq.start_many(workflow, instance, inputs, runtime_env, labels)
+        created = (self._send(request))["items"]
+        return [cast(WorkflowExecution, as_resource(item)) for item in created]
 
     def update_status(self, execution_id: str, update: Mapping[str, Any]) -> WorkflowExecution:
         """Merge a runtime report into an execution's status."""

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Self
 
 from treadle.errors import TreadleError
 
@@ -49,6 +49,8 @@ class ResourceError(TreadleError):
     Attributes:
         kind: the resource kind concerned ("Workflow", ...), when there is one.
         ref: the id or slug concerned, when there is one.
+        pointer: the part of the request it concerns, when the request held several
+            resources (`/items/3`).
     """
 
     http_status: ClassVar[int] = 500
@@ -57,7 +59,13 @@ class ResourceError(TreadleError):
     def __init__(self, message: str, *, kind: str | None = None, ref: str | None = None) -> None:
         self.kind = kind
         self.ref = ref
+        self.pointer: str | None = None
         super().__init__(message)
+
+    def within(self, prefix: str) -> Self:
+        """This error, about the part of a larger request at `prefix` (`/items/3`)."""
+        self.pointer = prefix + (self.pointer or "")
+        return self
 
 
 class InvalidArgument(ResourceError):
@@ -68,9 +76,18 @@ class InvalidArgument(ResourceError):
 
     def __init__(self, violations: Sequence[Violation], *, kind: str | None = None) -> None:
         self.violations = tuple(violations)
+        super().__init__(self._summary(kind), kind=kind)
+
+    def _summary(self, kind: str | None) -> str:
         summary = "; ".join(str(v) for v in self.violations[:3])
         more = f" (and {len(self.violations) - 3} more)" if len(self.violations) > 3 else ""
-        super().__init__(f"invalid {kind or 'request'}: {summary}{more}", kind=kind)
+        return f"invalid {kind or 'request'}: {summary}{more}"
+
+    def within(self, prefix: str) -> Self:
+        """This error with every violation's pointer under `prefix`."""
+        self.violations = tuple(Violation(prefix + v.pointer, v.code, v.message) for v in self.violations)
+        self.args = (self._summary(self.kind),)
+        return super().within(prefix)
 
     @classmethod
     def at(cls, pointer: str, code: str, message: str, *, kind: str | None = None) -> InvalidArgument:

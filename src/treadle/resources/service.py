@@ -7,13 +7,14 @@ runtime through `asyncio.to_thread`.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar, cast, overload
 
 from sqlalchemy.exc import IntegrityError
 
-from treadle.resources.errors import Aborted, InvalidArgument, NotFound
+from treadle.resources.errors import Aborted, InvalidArgument, NotFound, ResourceError
 from treadle.resources.kinds import KINDS, UPDATE_EXECUTION_STATUS
 from treadle.resources.models import (
     AnyResource,
@@ -27,10 +28,13 @@ from treadle.resources.steps import from_row
 from treadle.settings import Settings
 from treadle.store import InvalidQuery, ListQuery, Page, Row, Store, Transaction
 
-__all__ = ["ExecutionCanceller", "ExecutionStarter", "ResourceService", "StartReservation"]
+__all__ = ["MAX_BATCH", "ExecutionCanceller", "ExecutionStarter", "ResourceService", "StartReservation"]
 
 R = TypeVar("R", bound=Resource)
 Input = Mapping[str, Any] | Resource
+
+#: The most resources one `create_many` takes (one transaction holds the write lock meanwhile).
+MAX_BATCH = 1000
 
 
 class ExecutionCanceller(Protocol):
@@ -131,6 +135,34 @@ class ResourceService:
             InvalidArgument, NotFound (a parent), AlreadyExists (the slug).
         """
         return self._write("create", resource, kind=kind, actor=actor)
+
+    def create_many(
+        self, resources: Sequence[Input], *, kind: str | None = None, actor: str = "system"
+    ) -> builtins.list[Any]:
+        """Create several resources of one kind in one transaction: all of them, or none.
+
+        What a user starting thousands of executions wants: one request, one commit, and
+        no half-started batch to clean up after a bad item. Each is created as `create`
+        would (executions may be taken by the runtime as they are created). The kind is
+        `kind`, or the first resource's.
+
+        Raises:
+            InvalidArgument: no resources, more than `MAX_BATCH`, or one malformed (its
+                pointers start with `/items/<index>`).
+            NotFound, AlreadyExists: for one of them (`error.pointer` is `/items/<index>`).
+        """
+        if not resources:
+            raise InvalidArgument.at("/items", "empty", "nothing to create")
+        if len(resources) > MAX_BATCH:
+            raise InvalidArgument.at(
+                "/items", "too-many", f"{len(resources)} resources: at most {MAX_BATCH} at once"
+            )
+        try:
+            spec = self.kind_of(kind or self._kind_name(resources[0]))
+        except InvalidArgument as error:
+            raise error.within("/items/0") from None
+        fields = [{"input": resource, "id": None} for resource in resources]
+        return self._run_all(spec, spec.create, fields, actor=actor)
 
     @overload
     def apply(self, resource: R, *, actor: str = ...) -> R: ...
@@ -261,33 +293,64 @@ class ResourceService:
 
     def _run(self, kind: Kind, pipeline: Pipeline, *, actor: str, **fields: Any) -> Any:
         try:
-            return self._run_once(kind, pipeline, actor=actor, **fields)
+            return self._in_transaction(kind, pipeline, [fields], actor=actor)[0]
         except IntegrityError as error:
             # A constraint the steps checked was broken by a concurrent write (a parent
             # deleted meanwhile, ...): the caller should re-read and retry.
             raise Aborted(kind.name, str(fields.get("id") or "")) from error
 
-    def _run_once(self, kind: Kind, pipeline: Pipeline, *, actor: str, **fields: Any) -> Any:
-        rolled_back: list[Callable[[], None]] = []
+    def _run_all(
+        self, kind: Kind, pipeline: Pipeline, fields: builtins.list[dict[str, Any]], *, actor: str
+    ) -> builtins.list[Any]:
+        try:
+            return self._in_transaction(kind, pipeline, fields, actor=actor, pointed=True)
+        except IntegrityError as error:
+            raise Aborted(kind.name, "") from error
+
+    def _in_transaction(
+        self,
+        kind: Kind,
+        pipeline: Pipeline,
+        operations: builtins.list[dict[str, Any]],
+        *,
+        actor: str,
+        pointed: bool = False,
+    ) -> builtins.list[Any]:
+        """Run `pipeline` once per operation's fields, all in one transaction.
+
+        `pointed`: the operations are the items of a batch; an error says which.
+        """
+        after_commit: builtins.list[Callable[[], None]] = []
+        rolled_back: builtins.list[Callable[[], None]] = []
+        results: builtins.list[Any] = []
         try:
             with self.store.begin() as tx:
-                op = Operation(
-                    kind=kind,
-                    tx=tx,
-                    kinds=self.kinds,
-                    cipher=self.cipher,
-                    canceller=self.canceller,
-                    starter=self.starter,
-                    actor=actor,
-                    now=self.clock(),
-                    after_rollback=rolled_back,
-                    **fields,
-                )
-                run(pipeline, op)
+                now = self.clock()
+                for index, fields in enumerate(operations):
+                    op = Operation(
+                        kind=kind,
+                        tx=tx,
+                        kinds=self.kinds,
+                        cipher=self.cipher,
+                        canceller=self.canceller,
+                        starter=self.starter,
+                        actor=actor,
+                        now=now,
+                        after_commit=after_commit,
+                        after_rollback=rolled_back,
+                        **fields,
+                    )
+                    try:
+                        run(pipeline, op)
+                    except ResourceError as error:
+                        if pointed:
+                            raise error.within(f"/items/{index}") from error
+                        raise
+                    results.append(op.result)
         except BaseException:
             for callback in rolled_back:
                 callback()
             raise
-        for callback in op.after_commit:
+        for callback in after_commit:
             callback()
-        return op.result
+        return results
