@@ -14,6 +14,7 @@ from treadle.resources.phases import TERMINAL, Phase, can_transition
 from treadle.resources.pipeline import Operation
 from treadle.resources.steps import from_row, pointer
 from treadle.resources.workflows import ensure_default_instance
+from treadle.store import Row
 
 __all__ = [
     "check_transition",
@@ -47,7 +48,10 @@ def execution_columns(resource: Any) -> dict[str, Any]:
 
 
 def resolve_instance(op: Operation) -> None:
-    """Find the instance to run: the one named, or the workflow's default (made if missing)."""
+    """Find the instance to run: the one named, or the workflow's default (made if missing).
+
+    The items of a batch mostly run the same one: it is read once per transaction.
+    """
     spec = op.resource.spec
     if spec.workflow_instance_id is None and spec.workflow_id is None:
         raise InvalidArgument.at(
@@ -56,6 +60,16 @@ def resolve_instance(op: Operation) -> None:
             "give workflow_instance_id or workflow_id",
             kind="WorkflowExecution",
         )
+    key = (resolve_instance, spec.workflow_instance_id, spec.workflow_id)
+    if key not in op.shared:
+        op.shared[key] = _instance_and_workflow(op)
+    instance, workflow = op.shared[key]
+    spec.workflow_instance_id, spec.workflow_id = instance["id"], workflow["id"]
+    op.scratch["instance"], op.scratch["workflow"] = instance, workflow
+
+
+def _instance_and_workflow(op: Operation) -> tuple[Row, Row]:
+    spec = op.resource.spec
     if spec.workflow_instance_id is not None:
         instance = op.tx.instances.get(spec.workflow_instance_id)
         if instance is None:
@@ -69,13 +83,11 @@ def resolve_instance(op: Operation) -> None:
             )
         workflow = op.tx.workflows.get(instance["workflow_id"])
         assert workflow is not None, "instances cascade with their workflow"
-    else:
-        workflow = op.tx.workflows.get(spec.workflow_id)
-        if workflow is None:
-            raise NotFound("Workflow", spec.workflow_id)
-        instance = ensure_default_instance(op, workflow)
-    spec.workflow_instance_id, spec.workflow_id = instance["id"], workflow["id"]
-    op.scratch["instance"], op.scratch["workflow"] = instance, workflow
+        return instance, workflow
+    workflow = op.tx.workflows.get(spec.workflow_id)
+    if workflow is None:
+        raise NotFound("Workflow", spec.workflow_id)
+    return ensure_default_instance(op, workflow), workflow
 
 
 def inherit_scope(op: Operation) -> None:
@@ -104,8 +116,9 @@ def snapshot_document(op: Operation) -> None:
     """Start `pending` with a copy of the exact document to run: later edits do not reach it."""
     workflow = op.scratch["workflow"]
     op.resource.status.phase = "pending"
-    # The row was decoded from the database for this operation alone: its document is
-    # already a private copy (a deep copy of a 100-task document cost half of `create`).
+    # The row was decoded from the database for this operation (or the executions of
+    # this batch) alone: its document is already a private copy (a deep copy of a
+    # 100-task document cost half of `create`); nothing changes a snapshot in place.
     op.resource.status.document = workflow["body"]["spec"]["document"]
 
 

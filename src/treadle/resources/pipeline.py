@@ -68,6 +68,8 @@ class Operation:
         result: what the operation returns.
         document_pointer: where the DSL document sits in the request body, for pointers.
         scratch: what a kind's own steps pass to each other (a parent workflow, ...).
+        shared: what every operation of one transaction shares: rows a batch's items all
+            need, read once (never changed in place).
         starter: the runtime that may run a created execution at once, if any.
     """
 
@@ -86,6 +88,7 @@ class Operation:
     force: bool = False
     document_pointer: str = "/spec/document"
     scratch: dict[str, Any] = field(default_factory=dict)
+    shared: dict[Any, Any] = field(default_factory=dict)
     after_commit: list[Callable[[], None]] = field(default_factory=list)
     after_rollback: list[Callable[[], None]] = field(default_factory=list)
     starter: ExecutionStarter | None = None
@@ -109,6 +112,7 @@ class Operation:
             after_commit=self.after_commit,
             after_rollback=self.after_rollback,
             starter=self.starter,
+            shared=self.shared,
             **changes,
         )
 

@@ -323,6 +323,7 @@ class ResourceService:
         after_commit: builtins.list[Callable[[], None]] = []
         rolled_back: builtins.list[Callable[[], None]] = []
         results: builtins.list[Any] = []
+        shared: dict[Any, Any] = {}
         try:
             with self.store.begin() as tx:
                 now = self.clock()
@@ -338,6 +339,7 @@ class ResourceService:
                         now=now,
                         after_commit=after_commit,
                         after_rollback=rolled_back,
+                        shared=shared,
                         **fields,
                     )
                     try:
