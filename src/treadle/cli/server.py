@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 import typer
 
 from treadle.cli.functions import FunctionsOption, load_functions
+from treadle.cli.heap import settle_heap
 from treadle.cli.remote import EXIT_USAGE, fail
 from treadle.cli.temporal import (
     NamespaceOption,
@@ -114,6 +115,7 @@ def server_command(
         f"temporal {address}/{namespace}/{task_queue}" if address is not None else "local",
         "off" if runtime is None or (address is not None and not temporal_worker) else "on",
     )
+    settle_heap()
     uvicorn.run(app, host=host, port=port, log_config=None, access_log=False, timeout_graceful_shutdown=5)
 
 

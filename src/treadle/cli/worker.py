@@ -15,6 +15,7 @@ from typing import Annotated
 import typer
 
 from treadle.cli.functions import FunctionsOption, load_functions
+from treadle.cli.heap import settle_heap
 from treadle.cli.temporal import (
     NamespaceOption,
     Runtime,
@@ -64,6 +65,7 @@ def worker_command(
         _run_temporal_worker(address, namespace, task_queue, allow_run, database_url)
         return
     settings = RuntimeSettings.from_env(max_running=concurrency, allow_run=allow_run or None)
+    settle_heap()
     asyncio.run(serve(database_url, settings, worker_id))
 
 
