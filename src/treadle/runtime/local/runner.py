@@ -109,6 +109,7 @@ class ExecutionRun:
         self._flush_scheduled = False
         self._flush_timer: asyncio.TimerHandle | None = None
         self._flush_due = 0.0  # the loop's time by which buffered entries are flushed
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._last: asyncio.Future[None] | None = None
         self._status: dict[str, Any] = {}
         self._status_force = False
@@ -332,7 +333,9 @@ class ExecutionRun:
         if self._flush_scheduled:
             return
         self._flush_scheduled = True
-        loop = asyncio.get_running_loop()
+        loop = self._loop
+        if loop is None:  # once: asking asyncio costs a getpid() call
+            loop = self._loop = asyncio.get_running_loop()
         self._flush_due = loop.time() + _RIDE_ALONG_SECONDS
         # One timer serves many flushes: a flush leaves it armed, and when it fires
         # before the current due time it re-arms for it. A chain step used to create a
