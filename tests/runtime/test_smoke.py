@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 import pytest
 
 from tests.runtime.conftest import (
@@ -86,3 +89,28 @@ async def test_wait_says_when_it_gives_up_or_there_is_nothing(service: ResourceS
             await runtime.wait("wex-nothing")
         runtime.cancel(eid)
         assert (await runtime.wait(eid, timeout=20)).status.phase == "cancelled"
+
+
+async def test_observations_without_an_effect_after_them_are_written_within_the_ride_along_delay(
+    service: ResourceService, store: Store, counter: Counter
+) -> None:
+    # The call's commit leaves the ride-along timer armed for an earlier due time; the
+    # entries buffered after it (the call's `task.completed`, the wait's `task.started`)
+    # must still be written then, not with the wait's result a second later.
+    call = {"call": "http", "with": {"method": "post", "endpoint": counter.url, "body": {}}}
+    doc = document([{"one": call}, {"pause": {"wait": {"seconds": 1}}}])
+    wid = create_workflow(service, doc)
+    eid = create_execution(service, wid)
+    async with running(service, unload_after_seconds=30.0) as runtime:
+        runtime.wake()
+        seen: list[tuple[str, str | None]] = []
+        deadline = time.monotonic() + 0.8
+        while time.monotonic() < deadline and ("task.started", "/do/1/pause") not in seen:
+            with store.begin(write=False) as tx:
+                seen = [(e.type, (e.data or {}).get("path")) for e in tx.journal.read(eid)]
+            await asyncio.sleep(0.01)
+        assert ("task.completed", "/do/0/one") in seen
+        assert ("task.started", "/do/1/pause") in seen
+        assert ("phase", None) not in seen[1:]  # still running: only the first `running` entry
+        execution = await runtime.wait(eid, timeout=20)
+    assert execution.status.phase == "completed"

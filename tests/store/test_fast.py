@@ -89,6 +89,15 @@ def test_raw_rows_read_back_as_sqlalchemy_rows(seeded: Store) -> None:
     assert _read(seeded, "wex-raw") == _read(seeded, "wex-sa")
 
 
+def test_a_journal_row_without_data_stores_json_null(seeded: Store) -> None:
+    appender = _appender(seeded)
+    try:
+        appender.append([{"execution_id": "wex-raw", "seq": 1, "type": "phase", "at": NOW}], [], [])
+    finally:
+        appender.close()
+    assert _read(seeded, "wex-raw")[0] == [(1, "phase", None, NOW)]
+
+
 def test_a_seq_conflict_rolls_everything_back_and_the_appender_goes_on(seeded: Store) -> None:
     appender = _appender(seeded)
     journal, stages, decisions = _records("wex-raw")

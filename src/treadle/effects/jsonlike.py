@@ -37,17 +37,29 @@ def to_json_like(value: Any, path: str = "") -> Any:
     """
     if value is None or isinstance(value, str | bool | int | float):
         return value
+    if type(value) is dict:  # the usual answer: no model or dataclass checks to make
+        return _mapping(value, path)
     if isinstance(value, BaseModel):
         return value.model_dump(mode="json")
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         value = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
     if isinstance(value, Mapping):
-        converted: dict[str, Any] = {}
-        for name, item in value.items():
-            if not isinstance(name, str):
-                raise NotJsonLike(f"{path}/{name}", name)
-            converted[name] = to_json_like(item, f"{path}/{name}")
-        return converted
+        return _mapping(value, path)
     if isinstance(value, list | tuple):
         return [to_json_like(item, f"{path}/{index}") for index, item in enumerate(value)]
     raise NotJsonLike(path, value)
+
+
+def _mapping(value: Mapping[Any, Any], path: str) -> dict[str, Any]:
+    converted: dict[str, Any] = {}
+    for name, item in value.items():
+        if not isinstance(name, str):
+            raise NotJsonLike(f"{path}/{name}", name)
+        if item is None or type(item) in _SCALARS:
+            converted[name] = item  # what the call below would answer, without building a path
+        else:
+            converted[name] = to_json_like(item, f"{path}/{name}")
+    return converted
+
+
+_SCALARS = frozenset({str, bool, int, float})

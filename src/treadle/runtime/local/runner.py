@@ -108,6 +108,8 @@ class ExecutionRun:
         self.stopping = False
         self._flush_scheduled = False
         self._flush_timer: asyncio.TimerHandle | None = None
+        self._flush_due = 0.0  # the loop's time by which buffered entries are flushed
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._last: asyncio.Future[None] | None = None
         self._status: dict[str, Any] = {}
         self._status_force = False
@@ -328,15 +330,31 @@ class ExecutionRun:
             raise asyncio.CancelledError from error
 
     def _schedule_flush(self) -> None:
+        if self._flush_scheduled:
+            return
+        self._flush_scheduled = True
+        loop = self._loop
+        if loop is None:  # once: asking asyncio costs a getpid() call
+            loop = self._loop = asyncio.get_running_loop()
+        self._flush_due = loop.time() + _RIDE_ALONG_SECONDS
+        # One timer serves many flushes: a flush leaves it armed, and when it fires
+        # before the current due time it re-arms for it. A chain step used to create a
+        # timer for its `task.started` and cancel it at its effect's flush (~3% of a step).
+        if self._flush_timer is None:
+            self._flush_timer = loop.call_at(self._flush_due, self._ride_along_due)
+
+    def _ride_along_due(self) -> None:
+        self._flush_timer = None
         if not self._flush_scheduled:
-            self._flush_scheduled = True
-            self._flush_timer = asyncio.get_running_loop().call_later(_RIDE_ALONG_SECONDS, self._flush)
+            return  # flushed since: the next entry arms the timer again
+        loop = asyncio.get_running_loop()
+        if loop.time() < self._flush_due:
+            self._flush_timer = loop.call_at(self._flush_due, self._ride_along_due)
+            return
+        self._flush()
 
     def _flush(self) -> None:
         self._flush_scheduled = False
-        if self._flush_timer is not None:
-            self._flush_timer.cancel()
-            self._flush_timer = None
         self._take_status(force=False)
         if not self.batch or self.lost:
             return
@@ -386,6 +404,9 @@ class ExecutionRun:
         """Write the run's last batch; a failure only means the lease was lost."""
         if self._status_timer is not None:
             self._status_timer.cancel()
+        if self._flush_timer is not None:
+            self._flush_timer.cancel()
+            self._flush_timer = None
         try:
             await self.worker.writer.write(batch)
         except Exception as error:
