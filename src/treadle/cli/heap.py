@@ -14,7 +14,7 @@ def settle_heap() -> None:
     objects). Every full collection walked them all again (~80 ms with the GIL held,
     every few hundred short runs under load: the slowest rounds of the `throughput`
     benchmark); frozen, it walks only what the runs made (docs/benchmarks.md,
-    "Seventh round"). Call it once, when start-up is done.
+    "Eighth round"). Call it once, when start-up is done.
     """
     gc.collect()
     gc.freeze()
