@@ -51,7 +51,7 @@ class Created(BaseModel, Generic[R]):
     items: list[R]
 
 
-def batch_items(data: Any) -> list[Any]:
+def _batch_items(data: Any) -> list[Any]:
     """The `items` of a batch request body."""
     items = data.get("items") if isinstance(data, dict) else None
     if not isinstance(items, list):
@@ -176,7 +176,7 @@ def collection_router(
         responses=problems(400, 404, 409, 413, 415, 422),
     )
     async def create_many(request: Request) -> Any:
-        items = batch_items(await read_body(request))
+        items = _batch_items(await read_body(request))
         service = app_state(request).service
         created = await run_in_threadpool(service.create_many, items, kind=kind)
         if after_create is not None:

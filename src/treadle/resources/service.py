@@ -305,7 +305,7 @@ class ResourceService:
         try:
             return self._in_transaction(kind, pipeline, fields, actor=actor, pointed=True)
         except IntegrityError as error:
-            raise Aborted(kind.name, "") from error
+            raise Aborted(kind.name, f"batch of {len(fields)}") from error
 
     def _in_transaction(
         self,
