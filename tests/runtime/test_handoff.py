@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.runtime.conftest import FAST, create_execution, create_workflow, document, running, wait_for
-from treadle.resources import AlreadyExists, ResourceService, WorkflowExecution
+from treadle.resources import AlreadyExists, NotFound, ResourceService, WorkflowExecution
 from treadle.runtime.local import LocalRuntime
 from treadle.runtime.local.runner import Loaded
 from treadle.store import Claim, Store
@@ -98,6 +98,42 @@ async def test_its_secrets_reach_the_run_and_are_redacted(service: ResourceServi
         execution = await runtime.wait(eid, timeout=10)
         assert runtime.worker.handoff.taken == 1
     assert execution.status.output == {"token": "***", "length": 12, "region": "eu-west", "password": 8}
+
+
+async def test_a_batch_is_taken_while_there_is_room_and_queued_after(
+    service: ResourceService, store: Store
+) -> None:
+    wid = create_workflow(service, SHORT)
+    async with running(service, max_running=3) as runtime:
+        await queue_drained(runtime)
+        bodies = [
+            {"kind": "WorkflowExecution", "spec": {"workflow_id": wid, "input": {"x": n}}} for n in range(8)
+        ]
+        created = await asyncio.to_thread(service.create_many, bodies)
+        assert [e.status.phase for e in created] == ["running"] * 3 + ["pending"] * 5
+        leased = [e for e in created if _run_row(store, str(e.metadata.id)) is not None]
+        assert len(leased) >= 3  # the taken ones (a tick may have claimed queued ones by now)
+        runtime.wake()  # as the API does for the pending ones
+        ended = [await runtime.wait(str(e.metadata.id), timeout=10) for e in created]
+        assert runtime.worker.handoff.taken == 3
+        assert runtime.worker.handoff.reserved == 0
+    assert [e.status.output for e in ended] == [{"x": 2 * n} for n in range(8)]
+
+
+async def test_a_failed_batch_gives_its_room_back(service: ResourceService, store: Store) -> None:
+    wid = create_workflow(service, SHORT)
+    async with running(service, max_running=3) as runtime:
+        await queue_drained(runtime)
+        good = {"kind": "WorkflowExecution", "spec": {"workflow_id": wid}}
+        with pytest.raises(NotFound):
+            await asyncio.to_thread(
+                service.create_many,
+                [good, good, {"kind": "WorkflowExecution", "spec": {"workflow_id": "wfl-x"}}],
+            )
+        assert runtime.worker.handoff.reserved == 0 and runtime.worker.handoff.taken == 0
+        assert runtime.worker.runs == {}
+        again = await asyncio.to_thread(service.create_many, [good] * 3)
+        assert [e.status.phase for e in again] == ["running"] * 3  # the room is whole
 
 
 async def test_a_full_worker_leaves_new_executions_to_the_queue_in_order(
