@@ -111,8 +111,6 @@ async def test_a_batch_is_taken_while_there_is_room_and_queued_after(
         ]
         created = await asyncio.to_thread(service.create_many, bodies)
         assert [e.status.phase for e in created] == ["running"] * 3 + ["pending"] * 5
-        leased = [e for e in created if _run_row(store, str(e.metadata.id)) is not None]
-        assert len(leased) >= 3  # the taken ones (a tick may have claimed queued ones by now)
         runtime.wake()  # as the API does for the pending ones
         ended = [await runtime.wait(str(e.metadata.id), timeout=10) for e in created]
         assert runtime.worker.handoff.taken == 3

@@ -107,10 +107,10 @@ def start_command(
 
 def _start_lines(client: Client, target: dict[str, Any], lines: list[tuple[int, Any]]) -> None:
     """Start an execution per input line, a batch at a time, and print their ids."""
+    from treadle.client import ApiError
+
     for first in range(0, len(lines), BATCH):
         batch = lines[first : first + BATCH]
-        from treadle.client import ApiError
-
         try:
             started = client.start_many(**target, inputs=[value for _, value in batch])
         except ApiError as error:

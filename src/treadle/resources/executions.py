@@ -60,7 +60,7 @@ def resolve_instance(op: Operation) -> None:
             "give workflow_instance_id or workflow_id",
             kind="WorkflowExecution",
         )
-    key = (resolve_instance, spec.workflow_instance_id, spec.workflow_id)
+    key = ("instance", spec.workflow_instance_id, spec.workflow_id)
     if key not in op.shared:
         op.shared[key] = _instance_and_workflow(op)
     instance, workflow = op.shared[key]

@@ -160,7 +160,8 @@ class ResourceService:
         try:
             spec = self.kind_of(kind or self._kind_name(resources[0]))
         except InvalidArgument as error:
-            raise error.within("/items/0") from None
+            error.within("/items/0")
+            raise
         fields = [{"input": resource, "id": None} for resource in resources]
         return self._run_all(spec, spec.create, fields, actor=actor)
 
@@ -346,7 +347,7 @@ class ResourceService:
                         run(pipeline, op)
                     except ResourceError as error:
                         if pointed:
-                            raise error.within(f"/items/{index}") from error
+                            error.within(f"/items/{index}")
                         raise
                     results.append(op.result)
         except BaseException:
