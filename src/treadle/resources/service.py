@@ -326,7 +326,9 @@ class ResourceService:
         results: builtins.list[Any] = []
         shared: dict[Any, Any] = {}
         try:
-            with self.store.begin() as tx:
+            # The rows the operations insert go together at the end (per table, not per
+            # operation): no step reads back a row its own batch inserted.
+            with self.store.begin() as tx, tx.batched_inserts():
                 now = self.clock()
                 for index, fields in enumerate(operations):
                     op = Operation(

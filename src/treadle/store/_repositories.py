@@ -36,6 +36,7 @@ from sqlalchemy import (
 from sqlalchemy.sql.elements import UnaryExpression
 
 from treadle.store._errors import InvalidQuery
+from treadle.store._inserts import Inserts
 from treadle.store._tables import CONTEXTS, EXECUTIONS, INSTANCES, LABELS, WORKFLOWS
 
 __all__ = [
@@ -143,8 +144,9 @@ class ResourceRepository:
     sorts: ClassVar[frozenset[str]] = _COMMON_SORTS
     default_sort: ClassVar[str] = "-created_at"
 
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, inserts: Inserts | None = None) -> None:
         self.connection = connection
+        self.inserts = inserts or Inserts(connection)
         self.labels_table = LABELS[self.table.name]
 
     # -- writes --------------------------------------------------------------------------
@@ -154,17 +156,15 @@ class ResourceRepository:
         self.insert_many([row])
 
     def insert_many(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Insert rows and their labels with two multi-row statements."""
-        if not rows:
-            return
-        self.connection.execute(_insert(self.table), [dict(row) for row in rows])
+        """Insert rows and their labels with two multi-row statements (queued while the
+        transaction's inserts are batched)."""
+        self.inserts(_insert(self.table), rows)
         labels = [
             {"resource_id": row["id"], "key": key, "value": value}
             for row in rows
             for key, value in (row.get("labels") or {}).items()
         ]
-        if labels:
-            self.connection.execute(_insert(self.labels_table), labels)
+        self.inserts(_insert(self.labels_table), labels)
 
     def update(self, id: str, expected_version: int, values: Mapping[str, Any]) -> bool:
         """Set `values` where the row is still at `expected_version`; False if it is not."""
@@ -299,8 +299,8 @@ class ExecutionRepository(ResourceRepository):
     }
     sorts = _COMMON_SORTS | {"phase", "completed_at"}
 
-    def __init__(self, connection: Connection) -> None:
-        super().__init__(connection)
+    def __init__(self, connection: Connection, inserts: Inserts | None = None) -> None:
+        super().__init__(connection, inserts)
         self._held: dict[str, Row] = {}
         self._deferred: builtins.list[dict[str, Any]] | None = None
 

@@ -39,6 +39,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 
+from treadle.store._inserts import Inserts
 from treadle.store._records import _INSERT_JOURNAL
 from treadle.store._runtime_tables import EVENT_SUBSCRIPTIONS, EXECUTION_INBOX, EXECUTION_RUNS, SCHEDULE_TICKS
 from treadle.store._tables import CONTEXTS, EXECUTIONS, WORKFLOWS
@@ -218,8 +219,9 @@ class Claim:
 class RuntimeRepository:
     """Runtime bookkeeping over one connection (inside the caller's transaction)."""
 
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, inserts: Inserts | None = None) -> None:
         self.connection = connection
+        self.inserts = inserts or Inserts(connection)
 
     @property
     def _postgres(self) -> bool:
@@ -233,8 +235,7 @@ class RuntimeRepository:
         Raises:
             IntegrityError: a seq is taken: another worker wrote to the same journal.
         """
-        if rows:
-            self.connection.execute(_INSERT_JOURNAL, list(rows))
+        self.inserts(_INSERT_JOURNAL, rows)
 
     # -- runs and leases -----------------------------------------------------------------
 
@@ -375,12 +376,12 @@ class RuntimeRepository:
             "notify": False,
             "updated_at": now,
         }
-        self.connection.execute(_INSERT_RUN, [values])
+        self.inserts(_INSERT_RUN, [values])
         return Claim(execution_id, workflow_id, 1, None)
 
     def insert_run(self, values: Mapping[str, Any]) -> None:
         """Insert a run row (an execution a worker has not taken up yet, e.g. suspended)."""
-        self.connection.execute(_INSERT_RUN, [dict(values)])
+        self.inserts(_INSERT_RUN, [values])
 
     def release(
         self,

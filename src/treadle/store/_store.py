@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.engine import URL
 
 from treadle.store._engine import WRITE, make_engine, set_autocheckpoint
+from treadle.store._inserts import Inserts
 from treadle.store._migrate import downgrade, upgrade
 from treadle.store._records import DecisionRepository, JournalRepository, StageRepository
 from treadle.store._repositories import (
@@ -29,18 +30,36 @@ class Transaction:
 
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
-        self.workflows = WorkflowRepository(connection)
-        self.instances = InstanceRepository(connection)
-        self.executions = ExecutionRepository(connection)
-        self.contexts = ContextRepository(connection)
+        #: Shared by the repositories: `batched_inserts` queues theirs.
+        self.inserts = Inserts(connection)
+        self.workflows = WorkflowRepository(connection, self.inserts)
+        self.instances = InstanceRepository(connection, self.inserts)
+        self.executions = ExecutionRepository(connection, self.inserts)
+        self.contexts = ContextRepository(connection, self.inserts)
         self.journal = JournalRepository(connection)
         self.stages = StageRepository(connection)
         self.decisions = DecisionRepository(connection)
-        self.runtime = RuntimeRepository(connection)
+        self.runtime = RuntimeRepository(connection, self.inserts)
 
-    def savepoint(self) -> Any:
-        """A nested transaction: roll back part of the work without losing the rest."""
-        return self.connection.begin_nested()
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """A nested transaction: roll back part of the work without losing the rest.
+
+        Its statements run at once (batched inserts queued before it are sent first), so
+        their errors are raised inside it.
+        """
+        with self.inserts.at_once(), self.connection.begin_nested():
+            yield
+
+    def batched_inserts(self) -> AbstractContextManager[None]:
+        """Queue the repositories' plain inserts (rows with fresh ids: resources, run rows,
+        journal entries) and send them as one executemany per statement when the block
+        ends. For a batch whose rows nothing reads back before the block ends.
+
+        Raises:
+            IntegrityError: at the block's end, for any of the queued rows.
+        """
+        return self.inserts.batched()
 
 
 class Store:
