@@ -359,15 +359,16 @@ async def _count(client: Any, workflow_id: str, phase: str | list[str]) -> int:
     return int(response.json()["total"])
 
 
-async def _start_runs(base: str, workflow_id: str, n: int) -> None:
-    """n executions started as a user starts many: `AsyncClient.start_many`, one request
-    (and one transaction) per thousand."""
-    from treadle import AsyncClient
+async def _start_runs(client: Any, workflow_id: str, n: int) -> list[str]:
+    """n executions started as a user starts many: `AsyncClient.start_many` (`client`, made
+    once, as a user keeps theirs), one request (and one transaction) per thousand; their ids."""
     from treadle.resources.service import MAX_BATCH
 
-    async with AsyncClient(base, timeout=120) as client:
-        for first in range(0, n, MAX_BATCH):
-            await client.start_many(workflow_id, inputs=[{"x": 0}] * min(MAX_BATCH, n - first))
+    ids: list[str] = []
+    for first in range(0, n, MAX_BATCH):
+        created = await client.start_many(workflow_id, inputs=[{"x": 0}] * min(MAX_BATCH, n - first))
+        ids.extend(execution.metadata.id for execution in created)
+    return ids
 
 
 async def _until(client: Any, workflow_id: str, phase: str | list[str], n: int, deadline: float) -> None:
@@ -396,28 +397,29 @@ async def _over_http_in(
     document = waiting_document(3600 if args.workload == "waiting" else timer)
     if args.workload == "throughput":
         document = three_step_document()
+    from treadle import AsyncClient
+
     async with (
         _server(url, folder) as (base, process),
         httpx.AsyncClient(base_url=base, timeout=120) as client,
+        AsyncClient(base, timeout=120) as starter,
     ):
         body = {"metadata": {"name": f"bench {args.workload}"}, "spec": {"document": document}}
         created = await client.post("/v1/workflows", json=body)
         created.raise_for_status()
         workflow_id = created.json()["metadata"]["id"]
         if args.workload == "throughput":
-            submitted = 0
 
             async def once() -> None:
-                nonlocal submitted
-                await _start_runs(base, workflow_id, n)
-                submitted += n
-                await _until(client, workflow_id, list(TERMINAL), submitted, time.monotonic() + 600)
-                if await _count(client, workflow_id, "completed") < submitted:
-                    raise AssertionError("some runs did not complete")
+                # Waited for as a user waits for many: `wait_many`, answered as they end.
+                ids = await _start_runs(starter, workflow_id, n)
+                phases = await starter.wait_many(ids, timeout=600)
+                if set(phases.values()) != {"completed"}:
+                    raise AssertionError(f"runs ended {sorted(set(phases.values()))}")
 
             return await _measure_async(once, warmup, repeats)
         began = time.perf_counter()
-        await _start_runs(base, workflow_id, n)
+        await _start_runs(starter, workflow_id, n)
         await _until(client, workflow_id, "waiting", n, time.monotonic() + 1800)
         parked_at = time.perf_counter()  # every timer started before this
         parked = parked_at - began

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime
 
 import httpx
@@ -152,3 +153,27 @@ def test_a_bad_item_fails_the_batch_and_is_pointed_at(api: httpx.Client, workflo
 )
 def test_a_batch_needs_a_list_of_objects(api: httpx.Client, body: dict, pointer: str) -> None:
     assert_problem(api.post("/v1/workflow-executions:batch", json=body), 400, pointer)
+
+
+def test_wait_without_a_runtime_reads_the_store_until_they_end(
+    api: httpx.Client, service: ResourceService, workflow: dict
+) -> None:
+    ids = [start(api, workflow_id=workflow["metadata"]["id"])["metadata"]["id"] for _ in range(2)]
+    for id in ids:
+        api.put(f"/v1/workflow-executions/{id}/status", json={"phase": "running"}).raise_for_status()
+    service.update_execution_status(ids[0], {"phase": "completed", "output": {}})
+    # Another worker ends the second one while the request waits.
+    ender = threading.Timer(0.3, service.update_execution_status, (ids[1], {"phase": "faulted"}))
+    ender.start()
+    try:
+        waited = api.post("/v1/workflow-executions:wait", json={"ids": ids, "timeout": 20})
+    finally:
+        ender.join()
+    assert waited.status_code == 200, waited.text
+    assert waited.json() == {
+        "items": [{"id": ids[0], "phase": "completed"}, {"id": ids[1], "phase": "faulted"}],
+        "ended": True,
+    }
+    running = start(api, workflow_id=workflow["metadata"]["id"])["metadata"]["id"]
+    timed_out = api.post("/v1/workflow-executions:wait", json={"ids": [running], "timeout": 0.2}).json()
+    assert timed_out == {"items": [{"id": running, "phase": "pending"}], "ended": False}

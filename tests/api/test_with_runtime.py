@@ -122,3 +122,48 @@ def test_a_batch_larger_than_the_worker_runs_to_its_end(serve: Serve, service: R
         assert wait_for(api, run["metadata"]["id"], "completed")["status"]["output"] == {
             "greeting": f"Hello, {n}"
         }
+
+
+def test_wait_answers_when_every_execution_has_ended(serve: Serve, service: ResourceService) -> None:
+    # The worker's poll is 30 s: only the runs ending here can answer the wait in time.
+    runtime = LocalRuntime(service, RuntimeSettings(poll_seconds=30, max_running=4))
+    api = httpx.Client(base_url=serve(service, runtime=runtime).url, timeout=10)
+    headers = {"Content-Type": "application/yaml"}
+    wid = api.post("/v1/workflows:apply", content=HELLO, headers=headers).json()["metadata"]["id"]
+    items = [{"spec": {"workflow_id": wid, "input": {"name": str(n)}}} for n in range(12)]
+    ids = [
+        run["metadata"]["id"]
+        for run in api.post("/v1/workflow-executions:batch", json={"items": items}).json()["items"]
+    ]
+    began = time.monotonic()
+    waited = api.post("/v1/workflow-executions:wait", json={"ids": [*reversed(ids), ids[0]], "timeout": 20})
+    assert waited.status_code == 200, waited.text
+    assert waited.json() == {
+        "items": [{"id": id, "phase": "completed"} for id in [*reversed(ids), ids[0]]],
+        "ended": True,
+    }
+    assert time.monotonic() - began < 15  # answered by the runs' ends, not the 20 s timeout
+
+
+def test_wait_gives_up_at_its_timeout_with_the_phases_so_far(api: httpx.Client) -> None:
+    slow, quick = start(api, SLOW), start(api, HELLO, {"name": "ada"})
+    wait_for(api, slow, "waiting")
+    waited = api.post("/v1/workflow-executions:wait", json={"ids": [quick, slow], "timeout": 0.3})
+    assert waited.status_code == 200, waited.text
+    assert waited.json() == {
+        "items": [{"id": quick, "phase": "completed"}, {"id": slow, "phase": "waiting"}],
+        "ended": False,
+    }
+
+
+def test_wait_refuses_unknown_executions_and_malformed_requests(api: httpx.Client) -> None:
+    known = start(api, HELLO, {"name": "ada"})
+    assert_problem(api.post("/v1/workflow-executions:wait", json={"ids": [known, "wex-nope"]}), 404, "/ids/1")
+    assert_problem(api.post("/v1/workflow-executions:wait", json={"ids": []}), 422, "/body/ids")
+    assert_problem(
+        api.post("/v1/workflow-executions:wait", json={"ids": [known], "timeout": 61}), 422, "/body/timeout"
+    )
+    assert_problem(api.post("/v1/workflow-executions:wait", json={"ids": ["x"] * 1001}), 422, "/body/ids")
+    assert_problem(
+        api.post("/v1/workflow-executions:wait", json={"ids": [known], "then": 1}), 422, "/body/then"
+    )

@@ -168,6 +168,25 @@ def test_start_many_from_json_lines(server: ServerProcess) -> None:
     assert len(listed) == 4  # nothing started by the refused commands
 
 
+def test_start_and_wait_until_they_end(server: ServerProcess) -> None:
+    assert server.treadle("apply", "-f", str(HELLO)).returncode == 0
+    (server.cwd / "runs.jsonl").write_text('{"name": "ada"}\n{"name": "bob"}\n{"name": "cy"}\n')
+    waited = server.treadle("start", "hello", "--inputs", "runs.jsonl", "--wait")
+    assert waited.returncode == 0, waited.stderr
+    assert len(waited.stdout.split()) == 3 and "3 completed" in waited.stderr
+    for execution_id in waited.stdout.split():
+        run = json.loads(server.treadle("get", "execution", execution_id, "-o", "json").stdout)
+        assert run["status"]["phase"] == "completed"
+
+    (server.cwd / "failing.yaml").write_text(FAILING)
+    assert server.treadle("apply", "-f", str(server.cwd / "failing.yaml")).returncode == 0
+    faulted = server.treadle("start", "failing", "--wait")
+    assert faulted.returncode == 1 and "1 faulted" in faulted.stderr, faulted.stderr
+    assert faulted.stdout.strip().startswith("wex-")
+    both = server.treadle("start", "hello", "--watch", "--wait")
+    assert both.returncode == 2 and "not with --wait" in both.stderr
+
+
 def test_start_many_batches_like_the_server() -> None:
     from treadle.cli.executions import BATCH
     from treadle.resources.service import MAX_BATCH

@@ -2,24 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Path, Query, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from starlette.concurrency import run_in_threadpool
 
 from treadle.api.bodies import body_schema, read_body
 from treadle.api.collection import as_utc, collection_router
 from treadle.api.problems import problems
-from treadle.api.state import app_state
-from treadle.resources import ExecutionStatusUpdate, Resource, WorkflowExecution
+from treadle.api.state import AppState, EndingRuntime, app_state
+from treadle.resources import TERMINAL, ExecutionStatusUpdate, NotFound, Resource, WorkflowExecution
 from treadle.resources.phases import Phase
-from treadle.resources.service import ResourceService
+from treadle.resources.service import MAX_BATCH, ResourceService
 from treadle.store import Decision, Stage
 
 __all__ = ["StageList", "router"]
+
+#: The longest a `:wait` request is held: proxies and clients give up on quiet requests.
+MAX_WAIT_SECONDS = 60.0
 
 ExecutionId = Annotated[str, Path(max_length=200, description="The execution's id (`wex-…`).")]
 
@@ -158,6 +163,69 @@ def _control_route(action: str, summary: str) -> None:
         return result
 
     control.__doc__ = summary
+
+
+class WaitRequest(BaseModel):
+    """Executions to wait for, and for how long at most."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ids: list[Annotated[str, StringConstraints(max_length=200)]] = Field(
+        min_length=1, max_length=MAX_BATCH, description="Execution ids (`wex-…`)."
+    )
+    timeout: float = Field(
+        30.0, ge=0, le=MAX_WAIT_SECONDS, description="Answer after this many seconds at most."
+    )
+
+
+class ExecutionPhase(BaseModel):
+    """An execution's phase."""
+
+    id: str
+    phase: Phase
+
+
+class WaitResult(BaseModel):
+    """The phase of each execution, in the order asked; `ended` when all have ended."""
+
+    items: list[ExecutionPhase]
+    ended: bool
+
+
+@router.post(
+    ":wait",
+    response_model=WaitResult,
+    summary="Wait until executions end",
+    description=(
+        f"Answers as soon as every one of the executions (up to {MAX_BATCH}) has ended, or after "
+        f"`timeout` seconds (at most {MAX_WAIT_SECONDS:g}) with `ended: false`: ask again to wait "
+        "longer. An execution that ends in this server's runtime is answered at once; one run "
+        "elsewhere is seen within a poll."
+    ),
+    responses=problems(400, 404, 413, 422),
+)
+async def wait_executions(request: Request, body: WaitRequest) -> Any:
+    state = app_state(request)
+    try:
+        if isinstance(state.runtime, EndingRuntime):
+            phases = await state.runtime.wait_many(body.ids, timeout=body.timeout)
+        else:
+            phases = await _poll_phases(state, body.ids, body.timeout)
+    except NotFound as error:
+        raise error.within(f"/ids/{body.ids.index(str(error.ref))}") from None
+    items = [{"id": id, "phase": phases[id]} for id in body.ids]
+    return {"items": items, "ended": all(item["phase"] in TERMINAL for item in items)}
+
+
+async def _poll_phases(state: AppState, ids: list[str], timeout: float) -> dict[str, str]:
+    """Without a runtime in this server, the store says, read every `poll_interval`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        phases = await run_in_threadpool(state.service.execution_phases, ids)
+        left = deadline - time.monotonic()
+        if left <= 0 or all(phase in TERMINAL for phase in phases.values()):
+            return phases
+        await asyncio.sleep(min(state.poll_interval, left))
 
 
 _control_route("cancel", "Cancel an execution: phase `cancelled`; no `catch` runs")

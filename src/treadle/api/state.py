@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from fastapi import Request
 
@@ -12,7 +13,7 @@ from treadle.resources import ResourceService
 from treadle.resources.control import ExecutionControl
 from treadle.settings import Settings
 
-__all__ = ["AppState", "Runtime", "app_state"]
+__all__ = ["AppState", "EndingRuntime", "Runtime", "app_state"]
 
 
 class Runtime(Protocol):
@@ -33,6 +34,18 @@ class Runtime(Protocol):
 
     def wake(self) -> None:
         """Look for new work now rather than at the next poll."""
+        ...
+
+
+@runtime_checkable
+class EndingRuntime(Protocol):
+    """A runtime that knows when the runs it holds end (`LocalRuntime`): a wait for
+    executions is answered as they end, not at the next read of the store."""
+
+    async def wait_many(
+        self, execution_ids: Sequence[str], *, timeout: float | None = None
+    ) -> dict[str, str]:
+        """The phase of each execution once all have ended, or when `timeout` passes."""
         ...
 
 

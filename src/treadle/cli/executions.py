@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -66,6 +67,10 @@ def start_command(
         ),
     ] = None,
     watch: Annotated[bool, typer.Option("--watch", help="Show its tasks live until it ends.")] = False,
+    wait: Annotated[
+        bool,
+        typer.Option("--wait", help="Wait until the executions end; exit 0 if all completed, else 1."),
+    ] = False,
     org: Annotated[str | None, typer.Option("--org", help="The organization scope of slugs.")] = None,
     server: ServerOption = None,
 ) -> None:
@@ -74,12 +79,15 @@ def start_command(
     Prints the execution's id; with --watch, follows it and prints its output, exiting
     0 completed, 1 faulted or cancelled, 130 interrupted. With --inputs, starts one
     execution per input line and prints their ids in order: each request of up to
-    1,000 starts all of its executions or none.
+    1,000 starts all of its executions or none. --wait then waits until they all end
+    and says how many ended how (exit 0 if all completed, else 1).
 
     Example: treadle start hello --input '{"name": "you"}' --watch
     """
     if workflow is None and instance is None:
         fail("name the workflow to start (or --instance)", EXIT_USAGE)
+    if watch and wait:
+        fail("--watch waits already: not with --wait", EXIT_USAGE)
     if inputs_file is not None:
         if input_json is not None or input_file is not None or watch:
             fail("--inputs starts many executions: not with --input, --input-file or --watch", EXIT_USAGE)
@@ -93,22 +101,36 @@ def start_command(
             assert workflow is not None
             target = {"workflow": client.resolve("Workflow", workflow, org=org).metadata.id}
         if inputs_file is not None:
-            _start_lines(client, target, lines)
-            return
-        execution = client.start(**target, input=workflow_input)
-        execution_id = str(execution.metadata.id)
-        if not watch:
+            started = _start_lines(client, target, lines)
+        else:
+            execution_id = str(client.start(**target, input=workflow_input).metadata.id)
+            if watch:
+                raise typer.Exit(_watch(client, execution_id))
             typer.echo(execution_id)
-            typer.echo(f"follow it with: treadle logs {execution_id} -f", err=True)
-            return
-        code = _watch(client, execution_id)
-    raise typer.Exit(code)
+            if not wait:
+                typer.echo(f"follow it with: treadle logs {execution_id} -f", err=True)
+            started = [execution_id]
+        if wait:
+            raise typer.Exit(_wait_all(client, started))
 
 
-def _start_lines(client: Client, target: dict[str, Any], lines: list[tuple[int, Any]]) -> None:
-    """Start an execution per input line, a batch at a time, and print their ids."""
+def _wait_all(client: Client, execution_ids: list[str]) -> int:
+    """Wait until they all end; say how many ended how (on stderr: stdout has the ids)."""
+    try:
+        phases = client.wait_many(execution_ids)
+    except KeyboardInterrupt:
+        typer.echo("treadle: interrupted: the executions go on running on the server", err=True)
+        return EXIT_INTERRUPTED
+    counts = Counter(phases.values())
+    typer.echo(", ".join(f"{count} {phase}" for phase, count in sorted(counts.items())), err=True)
+    return EXIT_COMPLETED if set(counts) == {"completed"} else EXIT_FAULTED
+
+
+def _start_lines(client: Client, target: dict[str, Any], lines: list[tuple[int, Any]]) -> list[str]:
+    """Start an execution per input line, a batch at a time; print and return their ids."""
     from treadle.client import ApiError
 
+    ids: list[str] = []
     for first in range(0, len(lines), BATCH):
         batch = lines[first : first + BATCH]
         try:
@@ -120,7 +142,9 @@ def _start_lines(client: Client, target: dict[str, Any], lines: list[tuple[int, 
                 )
             raise at_lines(error, [number for number, _ in batch]) from None
         for execution in started:
+            ids.append(str(execution.metadata.id))
             typer.echo(execution.metadata.id)
+    return ids
 
 
 class _TaskTree:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import builtins
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
@@ -14,7 +13,6 @@ import httpx
 from treadle.client import _requests as rq
 from treadle.client._base import (
     PREFIXES,
-    STATUS_POLL_SECONDS,
     ApiError,
     Event,
     KindRef,
@@ -24,6 +22,7 @@ from treadle.client._base import (
     as_page,
     as_resource,
     auth_headers,
+    certificates,
     check_deadline,
     kind_name,
     parse,
@@ -49,7 +48,11 @@ class AsyncClient:
     ) -> None:
         self.server = server_from_env(server)
         self._http = httpx.AsyncClient(
-            base_url=self.server, headers=auth_headers(token), timeout=timeout, transport=transport
+            base_url=self.server,
+            headers=auth_headers(token),
+            timeout=timeout,
+            transport=transport,
+            verify=certificates(),
         )
 
     async def __aenter__(self) -> AsyncClient:
@@ -240,23 +243,35 @@ class AsyncClient:
     async def wait(self, execution_id: str, *, timeout: float | None = None) -> WorkflowExecution:
         """Wait until the execution ends (completed, faulted or cancelled); return it.
 
-        Follows its event stream (no polling while it runs), which ends with its last phase.
-
         Raises:
             TimeoutError: it has not ended within `timeout` seconds.
             ApiError: no such execution (404).
         """
+        await self.wait_many([execution_id], timeout=timeout)
+        return cast(WorkflowExecution, await self.get(WorkflowExecution, execution_id))
+
+    async def wait_many(
+        self, execution_ids: Sequence[str], *, timeout: float | None = None
+    ) -> dict[str, str]:
+        """Wait until every one of the executions has ended; the last phase of each.
+
+        Long-polls `POST /v1/workflow-executions:wait`: the server answers as the runs
+        end, a thousand ids a request.
+
+        Raises:
+            TimeoutError: one has not ended within `timeout` seconds.
+            ApiError: no such execution (404).
+        """
         deadline = None if timeout is None else time.monotonic() + timeout
-        async for _ in self.events(execution_id, timeout=timeout):
-            pass
-        while True:
-            execution = cast(WorkflowExecution, await self.get(WorkflowExecution, execution_id))
-            if execution.status.phase in TERMINAL:
-                return execution
-            # The stream ends at the journal's last phase. treadle's runtimes commit the
-            # status with it; one reporting through `update_status` may write it after.
-            check_deadline(deadline, execution_id)
-            await asyncio.sleep(STATUS_POLL_SECONDS)
+        phases: dict[str, str] = {}
+        for chunk in rq.wait_chunks(execution_ids):
+            while True:
+                answer = await self._send(rq.wait(chunk, deadline))
+                phases.update((item["id"], item["phase"]) for item in answer["items"])
+                if answer["ended"]:
+                    break
+                check_deadline(deadline, next(id for id in chunk if phases[id] not in TERMINAL))
+        return {id: phases[id] for id in execution_ids}
 
     async def publish(self, event: Mapping[str, Any], *, binary: bool = False) -> dict[str, Any]:
         """Publish a CloudEvent."""

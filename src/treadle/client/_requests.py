@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from treadle.client._base import (
@@ -128,6 +129,31 @@ def update_status(execution_id: str, update: Mapping[str, Any]) -> Request:
 
 def control(execution_id: str, action: str) -> Request:
     return Request("POST", f"/v1/workflow-executions/{execution_id}:{action}")
+
+
+#: How long one `:wait` request asks the server to hold it (the client asks again after).
+WAIT_SECONDS = 30.0
+#: Execution ids per `:wait` request (the server's limit, as for a batch).
+WAIT_IDS = 1000
+
+
+def wait_chunks(execution_ids: Sequence[str]) -> Iterator[list[str]]:
+    """The ids, a request's worth at a time (each once)."""
+    unique = list(dict.fromkeys(execution_ids))
+    for first in range(0, len(unique), WAIT_IDS):
+        yield unique[first : first + WAIT_IDS]
+
+
+def wait(execution_ids: list[str], deadline: float | None) -> Request:
+    """Held by the server until they all end, `WAIT_SECONDS` or the `time.monotonic()`
+    deadline, whichever is first."""
+    seconds = WAIT_SECONDS if deadline is None else min(WAIT_SECONDS, max(0.0, deadline - time.monotonic()))
+    return Request(
+        "POST",
+        resource_path("WorkflowExecution") + ":wait",
+        json={"ids": execution_ids, "timeout": seconds},
+        timeout=seconds + 30,  # the answer comes after up to `seconds` of waiting
+    )
 
 
 def records(execution_id: str, which: str) -> Request:

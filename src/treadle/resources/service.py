@@ -233,6 +233,19 @@ class ResourceService:
         """
         return self._get(kind, id, reveal=False)
 
+    def execution_phases(self, ids: Sequence[str]) -> dict[str, str]:
+        """The phase of each execution (one statement, no bodies decoded).
+
+        Raises:
+            NotFound: the first of `ids` that does not exist.
+        """
+        with self.store.begin(write=False) as tx:
+            found = tx.executions.phases(ids)
+        for id in ids:
+            if id not in found:
+                raise NotFound("WorkflowExecution", id)
+        return found
+
     def reveal(self, kind: type[R], id: str) -> R:
         """The resource with its secret values decrypted: the runtime's read, no one else's."""
         return self._get(kind, id, reveal=True)

@@ -330,6 +330,11 @@ class ExecutionRepository(ResourceRepository):
         found = self.connection.execute(_PHASE, {"b_id": id}).first()
         return None if found is None else str(found[0])
 
+    def phases(self, ids: Sequence[str]) -> dict[str, str]:
+        """The phase of each of `ids` that exists (one statement: no bodies to decode)."""
+        found = self.connection.execute(_PHASES, {"b_ids": list(ids)})
+        return {id: phase for id, phase in found}
+
     # -- many executions in one transaction (the runtime's writer) -------------------------
 
     def lock_many(self, ids: Sequence[str]) -> None:
@@ -410,6 +415,9 @@ def _same_keys(params: Sequence[dict[str, Any]]) -> builtins.list[builtins.list[
 
 
 _PHASE = select(EXECUTIONS.c.phase).where(EXECUTIONS.c.id == bindparam("b_id"))
+_PHASES = select(EXECUTIONS.c.id, EXECUTIONS.c.phase).where(
+    EXECUTIONS.c.id.in_(bindparam("b_ids", expanding=True))
+)
 _LOCK_MANY = (
     select(EXECUTIONS)
     .where(EXECUTIONS.c.id.in_(bindparam("b_ids", expanding=True)))

@@ -16,7 +16,7 @@ import contextlib
 import logging
 import os
 import socket
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -117,42 +117,85 @@ class LocalRuntime:
     async def wait(self, execution_id: str, *, timeout: float | None = None) -> WorkflowExecution:
         """Wait until the execution ends (completed, faulted or cancelled); return it.
 
-        A run that ends in this runtime's worker answers at once; one that another
-        worker or process runs is seen within `poll_seconds`.
-
         Raises:
             NotFound: there is no such execution.
             TimeoutError: it did not end within `timeout` seconds.
         """
+        phase = (await self.wait_many([execution_id], timeout=timeout))[execution_id]
+        if phase not in TERMINAL:
+            raise TimeoutError(f"execution {execution_id} is still {phase}")
+        return await asyncio.to_thread(self.service.get, WorkflowExecution, execution_id)
+
+    async def wait_many(
+        self, execution_ids: Sequence[str], *, timeout: float | None = None
+    ) -> dict[str, str]:
+        """Wait until every one of the executions has ended, or `timeout` seconds pass;
+        the phase of each, in the order given (some not terminal if the time ran out).
+
+        A run that ends in this runtime's worker is seen at once, without reading the
+        store; one that another worker or process runs, within `poll_seconds` (one
+        statement reads all those still running).
+
+        Raises:
+            NotFound: one of them does not exist.
+        """
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
-        store = self.service.store
+        phases: dict[str, str] = {}
+        watched: dict[str, asyncio.Future[str | None]] = {}
+        stopped: list[tuple[str, str | None]] = []  # runs that stopped here, and how
+        woken = asyncio.Event()
 
-        def read() -> WorkflowExecution | str | None:
-            """The execution once it ended, else its phase alone (no body to decode)."""
-            with store.begin(write=False) as tx:
-                phase = tx.executions.phase(execution_id)
-            if phase in TERMINAL:
-                return self.service.get(WorkflowExecution, execution_id)
-            return phase
+        def watch(execution_id: str) -> None:
+            def on_stop(future: asyncio.Future[str | None]) -> None:
+                watched.pop(execution_id, None)
+                stopped.append((execution_id, future.result()))
+                woken.set()
 
-        while True:
-            ended = self.worker.watch(execution_id)  # before reading: no ending slips between
-            try:
-                phase = await asyncio.to_thread(read)
-                if phase is None:
-                    raise NotFound("WorkflowExecution", execution_id)
-                if isinstance(phase, WorkflowExecution):
-                    return phase
+            watched[execution_id] = self.worker.watch(execution_id)
+            watched[execution_id].add_done_callback(on_stop)
+
+        def still_running() -> list[str]:
+            return [execution_id for execution_id in unique if phases[execution_id] not in TERMINAL]
+
+        unique = to_read = list(dict.fromkeys(execution_ids))
+        try:
+            while True:
+                for execution_id in to_read:
+                    if execution_id not in watched:
+                        watch(execution_id)  # before reading: no ending slips between
+                phases.update(await self._read_phases(to_read))
+                for execution_id in to_read:
+                    if phases[execution_id] in TERMINAL and execution_id in watched:
+                        self.worker.unwatch(execution_id, watched.pop(execution_id))
+                if not still_running():
+                    break
                 wait = self.settings.poll_seconds
                 if deadline is not None:
                     if loop.time() >= deadline:
-                        raise TimeoutError(f"execution {execution_id} is still {phase}")
+                        break
                     wait = min(wait, deadline - loop.time())
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(asyncio.shield(ended), wait)
-            finally:
-                self.worker.unwatch(execution_id, ended)
+                if not stopped:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(woken.wait(), wait)
+                woken.clear()
+                # Ended here: the phase is the one the run wrote. Otherwise (unloaded,
+                # lost, or no news within the poll) the store says.
+                ended = {execution_id: phase for execution_id, phase in stopped if phase in TERMINAL}
+                phases.update(ended)
+                to_read = [execution_id for execution_id, _ in stopped if execution_id not in ended]
+                stopped.clear()
+                if not to_read and not ended:
+                    to_read = still_running()
+        finally:
+            for execution_id, future in watched.items():
+                self.worker.unwatch(execution_id, future)
+        return {execution_id: phases[execution_id] for execution_id in execution_ids}
+
+    async def _read_phases(self, execution_ids: list[str]) -> dict[str, str]:
+        if not execution_ids:
+            return {}
+        return await asyncio.to_thread(self.service.execution_phases, execution_ids)
 
     # -- ExecutionControl ------------------------------------------------------------------
 

@@ -100,6 +100,9 @@ class ExecutionRun:
         self.recorder: Recorder | None = None
         self.task: asyncio.Future[RunResult] | None = None
         self.detach_state: str | None = None
+        #: The last phase this run wrote as it ended (None: it did not end here: unloaded,
+        #: lost, or its last write was refused).
+        self.ended: str | None = None
         #: The listens parked when the run unloaded: their events may already be in the inbox.
         self.listening: list[str] = []
         self.wake_at: datetime | None = None
@@ -144,7 +147,7 @@ class ExecutionRun:
             await self._settle_quietly(self._release_batch())
             return
         if self.control == "cancel" or self.cancelling:
-            await self._settle_quietly(self._final_batch(RunResult("cancelled")))
+            await self._end(RunResult("cancelled"))
             return
         if self.control == "suspend":
             self.detach_state = "suspended"
@@ -178,7 +181,7 @@ class ExecutionRun:
         if self.detach_state is not None:
             await self._settle_quietly(self._release_batch())
         else:
-            await self._settle_quietly(self._final_batch(result))
+            await self._end(result)
 
     def unload(self, state: str, wake_at: datetime | None) -> None:
         """Stop the engine and release the execution in `state` (its effects say so)."""
@@ -400,8 +403,13 @@ class ExecutionRun:
         if self._status_dirty and not self.lost and not self.stopping:
             self._schedule_flush()
 
-    async def _settle_quietly(self, batch: Batch) -> None:
-        """Write the run's last batch; a failure only means the lease was lost."""
+    async def _end(self, result: RunResult) -> None:
+        if await self._settle_quietly(self._final_batch(result)):
+            self.ended = result.status
+
+    async def _settle_quietly(self, batch: Batch) -> bool:
+        """Write the run's last batch (True once written); a failure only means the lease
+        was lost."""
         if self._status_timer is not None:
             self._status_timer.cancel()
         if self._flush_timer is not None:
@@ -411,6 +419,8 @@ class ExecutionRun:
             await self.worker.writer.write(batch)
         except Exception as error:
             log.info("execution %s: final write refused: %s", self.execution_id, error)
+            return False
+        return True
 
     def _running_first(self) -> None:
         """If `running` is not written yet, send it now, before the run's last phase: the

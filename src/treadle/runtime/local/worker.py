@@ -71,7 +71,7 @@ class Worker:
         self.queue_drained = False
         self._tasks: dict[str, asyncio.Task[None]] = {}
         #: Futures resolved when a run of that execution stops in this worker.
-        self._watchers: dict[str, list[asyncio.Future[None]]] = {}
+        self._watchers: dict[str, list[asyncio.Future[str | None]]] = {}
         self._workflows: dict[bytes, Workflow] = {}
         self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -165,14 +165,15 @@ class Worker:
         if woke:
             self.wake()
 
-    def watch(self, execution_id: str) -> asyncio.Future[None]:
-        """A future resolved the next time a run of `execution_id` stops here (it ended,
-        unloaded or was lost: the caller reads the store to know which)."""
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    def watch(self, execution_id: str) -> asyncio.Future[str | None]:
+        """A future resolved the next time a run of `execution_id` stops here: with the
+        last phase it wrote if it ended, else None (unloaded or lost: the caller reads the
+        store)."""
+        future: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
         self._watchers.setdefault(execution_id, []).append(future)
         return future
 
-    def unwatch(self, execution_id: str, future: asyncio.Future[None]) -> None:
+    def unwatch(self, execution_id: str, future: asyncio.Future[str | None]) -> None:
         """Forget a watcher that is no longer awaited."""
         futures = self._watchers.get(execution_id, [])
         if future in futures:
@@ -340,7 +341,7 @@ class Worker:
     def _after_run(self, run: ExecutionRun) -> None:
         for future in self._watchers.pop(run.execution_id, []):
             if not future.done():
-                future.set_result(None)
+                future.set_result(run.ended)
         if self._stopping or self._loop is None:
             return
         if run.wake_at is not None:

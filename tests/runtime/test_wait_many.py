@@ -1,0 +1,59 @@
+"""`LocalRuntime.wait_many`: answered as the runs end in this worker (through unloads), by
+the store for executions no run here holds, and at its timeout with the phases so far."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from tests.runtime.conftest import create_execution, create_workflow, document, running, wait_for
+from treadle.resources import NotFound, ResourceService
+
+QUICK = document([{"one": {"set": {"done": True}}}], name="quick")
+NAP = document([{"nap": {"wait": {"milliseconds": 700}}}, {"after": {"set": {"woke": True}}}], name="nap")
+
+
+async def test_runs_ending_here_answer_through_unloads_without_polling(service: ResourceService) -> None:
+    napping = create_execution(service, create_workflow(service, NAP))
+    quick_workflow = create_workflow(service, QUICK)
+    quick = [create_execution(service, quick_workflow) for _ in range(3)]
+    # A poll of 30 s: only the runs' own ends can answer within the 20 s given.
+    async with running(service, poll_seconds=30) as runtime:
+        runtime.wake()
+        phases = await runtime.wait_many([napping, *quick, napping], timeout=20)
+    assert phases == dict.fromkeys([napping, *quick], "completed")
+    assert list(phases) == [napping, *quick]
+
+
+async def test_executions_no_run_here_holds_are_read_from_the_store(service: ResourceService) -> None:
+    execution_id = create_execution(service, create_workflow(service, NAP))
+    async with running(service) as runtime:
+        await wait_for(service, execution_id, {"waiting"})
+        await asyncio.to_thread(runtime.suspend, execution_id)
+        await wait_for(service, execution_id, {"suspended"})
+        # Ended by another process: through the store, no run of this worker.
+        ender = asyncio.get_running_loop().call_later(
+            0.3, service.update_execution_status, execution_id, {"phase": "cancelled"}
+        )
+        try:
+            assert await runtime.wait_many([execution_id], timeout=20) == {execution_id: "cancelled"}
+        finally:
+            ender.cancel()
+
+
+async def test_the_timeout_answers_with_the_phases_so_far(service: ResourceService) -> None:
+    napping = create_execution(service, create_workflow(service, NAP))
+    async with running(service) as runtime:
+        await wait_for(service, napping, {"waiting"})
+        assert await runtime.wait_many([napping], timeout=0.1) == {napping: "waiting"}
+        with pytest.raises(TimeoutError):
+            await runtime.wait(napping, timeout=0.1)
+
+
+async def test_an_unknown_execution_is_not_found(service: ResourceService) -> None:
+    known = create_execution(service, create_workflow(service, QUICK))
+    async with running(service) as runtime:
+        with pytest.raises(NotFound) as raised:
+            await runtime.wait_many([known, "wex-nope"], timeout=5)
+    assert raised.value.ref == "wex-nope"
