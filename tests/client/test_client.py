@@ -210,3 +210,11 @@ def test_clients_share_one_tls_context() -> None:
     first, second, third = Client("https://a.example"), Client("http://b.example"), AsyncClient("https://c")
     assert _tls_context(first) is _tls_context(second) is _tls_context(third) is certificates()
     assert certificates().verify_mode == ssl.CERT_REQUIRED and certificates().check_hostname
+
+
+def test_wait_asks_for_as_many_ids_as_the_server_takes() -> None:
+    from treadle.api.executions import MAX_WAIT_SECONDS
+    from treadle.client import _requests
+    from treadle.resources.service import MAX_BATCH
+
+    assert _requests.WAIT_IDS == MAX_BATCH and _requests.WAIT_SECONDS <= MAX_WAIT_SECONDS
