@@ -107,13 +107,19 @@ def test_a_cloudevent_wakes_a_listening_execution(api: httpx.Client) -> None:
     wait_for(api, execution_id, "completed")
 
 
-def test_a_batch_larger_than_the_worker_runs_to_its_end(serve: Serve, service: ResourceService) -> None:
+def _hello_batch(serve: Serve, service: ResourceService, n: int) -> tuple[httpx.Client, list[dict[str, Any]]]:
+    """n runs of HELLO started in one batch on a server whose worker has room for 4 and
+    polls every 30 s (slower than any of these tests waits)."""
     runtime = LocalRuntime(service, RuntimeSettings(poll_seconds=30, max_running=4))
     api = httpx.Client(base_url=serve(service, runtime=runtime).url, timeout=10)
     headers = {"Content-Type": "application/yaml"}
     wid = api.post("/v1/workflows:apply", content=HELLO, headers=headers).json()["metadata"]["id"]
-    items = [{"spec": {"workflow_id": wid, "input": {"name": str(n)}}} for n in range(20)]
-    created = api.post("/v1/workflow-executions:batch", json={"items": items}).json()["items"]
+    items = [{"spec": {"workflow_id": wid, "input": {"name": str(i)}}} for i in range(n)]
+    return api, api.post("/v1/workflow-executions:batch", json={"items": items}).json()["items"]
+
+
+def test_a_batch_larger_than_the_worker_runs_to_its_end(serve: Serve, service: ResourceService) -> None:
+    api, created = _hello_batch(serve, service, 20)
     phases = [run["status"]["phase"] for run in created]
     # The worker takes what it has room for as they are created; the API wakes it for the rest
     # (the poll is 30 s: without the wake they would wait for it).
@@ -126,15 +132,8 @@ def test_a_batch_larger_than_the_worker_runs_to_its_end(serve: Serve, service: R
 
 def test_wait_answers_when_every_execution_has_ended(serve: Serve, service: ResourceService) -> None:
     # The worker's poll is 30 s: only the runs ending here can answer the wait in time.
-    runtime = LocalRuntime(service, RuntimeSettings(poll_seconds=30, max_running=4))
-    api = httpx.Client(base_url=serve(service, runtime=runtime).url, timeout=10)
-    headers = {"Content-Type": "application/yaml"}
-    wid = api.post("/v1/workflows:apply", content=HELLO, headers=headers).json()["metadata"]["id"]
-    items = [{"spec": {"workflow_id": wid, "input": {"name": str(n)}}} for n in range(12)]
-    ids = [
-        run["metadata"]["id"]
-        for run in api.post("/v1/workflow-executions:batch", json={"items": items}).json()["items"]
-    ]
+    api, created = _hello_batch(serve, service, 12)
+    ids = [run["metadata"]["id"] for run in created]
     began = time.monotonic()
     waited = api.post("/v1/workflow-executions:wait", json={"ids": [*reversed(ids), ids[0]], "timeout": 20})
     assert waited.status_code == 200, waited.text
