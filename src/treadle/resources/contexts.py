@@ -30,7 +30,7 @@ def require_platform_scope(op: Operation) -> None:
 def check_execution_exists(op: Operation) -> None:
     """The execution named by `spec.execution_id` must exist."""
     execution_id = op.resource.spec.execution_id
-    if op.tx.executions.get(execution_id) is None:
+    if op.tx.executions.get(execution_id, document=False) is None:
         raise NotFound("WorkflowExecution", execution_id)
 
 

@@ -195,10 +195,11 @@ def load_for_status(op: Operation) -> None:
     The status is merged in its stored JSON form, not as a model: validating and copying
     a status with thousands of `tasks[]` (and the document snapshot beside it) on every
     report made each write cost milliseconds and grow with the run. Only what the report
-    touches is validated (`parse_status_update`) and converted.
+    touches is validated (`parse_status_update`) and converted. The document snapshot is
+    not read at all: the store keeps it apart from the status, which is all this writes.
     """
     assert op.id is not None
-    op.current = op.tx.executions.get(op.id, for_update=True)
+    op.current = op.tx.executions.get(op.id, for_update=True, document=False)
     if op.current is None:
         raise NotFound("WorkflowExecution", op.id)
     op.scratch["before"] = op.current["body"].get("status") or {}
@@ -292,9 +293,10 @@ def persist_status(op: Operation) -> None:
 
 
 def status_result(op: Operation) -> None:
-    """The execution as written (or as it was, for a no-op), secrets redacted."""
+    """The execution as written (or as it was, for a no-op), secrets redacted, with the
+    document snapshot `load_for_status` left out."""
     assert op.current is not None
-    op.result = from_row(op.kind, op.current, op.cipher)
+    op.result = from_row(op.kind, op.tx.executions.with_document(op.current), op.cipher)
 
 
 def _phase(status: dict[str, Any]) -> Phase:

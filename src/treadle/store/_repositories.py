@@ -1,6 +1,7 @@
 """One repository per resource kind: rows in, rows out, paging, sorting and filters.
 
-A row is a plain `dict` of column values (`labels` and `body` are JSON). Repositories
+A row is a plain `dict` of column values (`labels` and `body` are JSON; an execution's
+`document` column reads as its body's `status.document`, see `ExecutionRepository`). Repositories
 hold no business rules: version checks are a `WHERE version = ?` whose outcome the caller
 interprets, and slugs, ids and timestamps arrive already made.
 
@@ -22,6 +23,7 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Insert,
+    RowMapping,
     Select,
     Table,
     Update,
@@ -158,7 +160,7 @@ class ResourceRepository:
     def insert_many(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """Insert rows and their labels with two multi-row statements (queued while the
         transaction's inserts are batched)."""
-        self.inserts(_insert(self.table), rows)
+        self.inserts(_insert(self.table), [self._stored(row) for row in rows])
         labels = [
             {"resource_id": row["id"], "key": key, "value": value}
             for row in rows
@@ -169,7 +171,8 @@ class ResourceRepository:
     def update(self, id: str, expected_version: int, values: Mapping[str, Any]) -> bool:
         """Set `values` where the row is still at `expected_version`; False if it is not."""
         result = self.connection.execute(
-            _versioned_update(self.table), {**values, "b_id": id, "b_version": expected_version}
+            _versioned_update(self.table),
+            {**self._stored_values(values), "b_id": id, "b_version": expected_version},
         )
         if result.rowcount != 1:
             return False
@@ -185,26 +188,38 @@ class ResourceRepository:
         result = self.connection.execute(delete(self.table).where(self.table.c.id == id))
         return result.rowcount == 1
 
+    def _stored(self, row: Mapping[str, Any]) -> Mapping[str, Any]:
+        """The column values that store `row` (a kind may keep part of the body apart)."""
+        return row
+
+    def _stored_values(self, values: Mapping[str, Any]) -> Mapping[str, Any]:
+        """The column values that store an update's `values`."""
+        return values
+
     # -- reads ---------------------------------------------------------------------------
+
+    def _row(self, found: RowMapping) -> Row:
+        """The row as callers see it, from the columns read (the inverse of `_stored`)."""
+        return dict(found)
 
     def get(self, id: str, *, for_update: bool = False) -> Row | None:
         """The row with `id`; `for_update` locks it until the transaction ends (PostgreSQL)."""
         found = self.connection.execute(_by_id(self.table, for_update), {"b_id": id}).mappings().first()
-        return dict(found) if found is not None else None
+        return self._row(found) if found is not None else None
 
     def get_many(self, ids: Sequence[str]) -> dict[str, Row]:
         """The rows of `ids` that exist, by id, in one statement."""
         if not ids:
             return {}
         rows = self.connection.execute(_by_ids(self.table), {"b_ids": sorted(set(ids))}).mappings()
-        return {row["id"]: dict(row) for row in rows}
+        return {row["id"]: self._row(row) for row in rows}
 
     def get_by_slug(self, slug: str, *, org: str = "", owner: str = "") -> Row | None:
         """The row with `slug` in the owner scope `(org, owner)` (`""` = none)."""
         c = self.table.c
         statement = select(self.table).where(c.slug == slug, c.org == org, c.owner == owner)
         found = self.connection.execute(statement).mappings().first()
-        return dict(found) if found is not None else None
+        return self._row(found) if found is not None else None
 
     def ids(self, *conditions: ColumnElement[bool]) -> builtins.list[str]:
         """Ids of the rows matching `conditions`."""
@@ -229,7 +244,9 @@ class ResourceRepository:
             .limit(query.page_size)
             .offset((query.page - 1) * query.page_size)
         ).mappings()
-        return Page(items=[dict(r) for r in rows], total=total, page=query.page, page_size=query.page_size)
+        return Page(
+            items=[self._row(r) for r in rows], total=total, page=query.page, page_size=query.page_size
+        )
 
     def _conditions(self, query: ListQuery) -> builtins.list[ColumnElement[bool]]:
         c = self.table.c
@@ -287,7 +304,14 @@ class InstanceRepository(ResourceRepository):
 
 
 class ExecutionRepository(ResourceRepository):
-    """Workflow executions: filter by workflow, instance, phase, time ranges and labels."""
+    """Workflow executions: filter by workflow, instance, phase, time ranges and labels.
+
+    The document snapshot a run executes (`status.document`) is kept out of `body`, in
+    the `document` column: for a 100-task workflow it is most of the body, and the
+    runtime writes an execution's status many times a run. `insert` splits it out and
+    every read merges it back, except the status writer's (`get(document=False)`,
+    `lock_many`), which never decode it; `update` never writes it: a snapshot is fixed.
+    """
 
     table = EXECUTIONS
     filters = _COMMON_FILTERS | {
@@ -340,10 +364,10 @@ class ExecutionRepository(ResourceRepository):
     def lock_many(self, ids: Sequence[str]) -> None:
         """Read and lock (PostgreSQL) the rows of `ids` in one statement, in id order.
 
-        The rows are kept: `get` answers from them for the rest of the transaction, so
-        a writer applying many status reports reads them all in one round trip instead
-        of one each. Locking in id order, every writer doing this takes its locks in the
-        same order and two never deadlock.
+        The rows are kept, without their document snapshots: `get` answers from them
+        for the rest of the transaction, so a writer applying many status reports
+        reads them all in one round trip instead of one each. Locking in id order,
+        every writer doing this takes its locks in the same order and two never deadlock.
         """
         rows = self.connection.execute(_LOCK_MANY, {"b_ids": sorted(set(ids))}).mappings()
         self._held = {row["id"]: dict(row) for row in rows}
@@ -376,15 +400,47 @@ class ExecutionRepository(ResourceRepository):
             if result.rowcount != len(params):
                 raise StaleUpdate(f"{len(params) - result.rowcount} of {len(params)} executions changed")
 
-    def get(self, id: str, *, for_update: bool = False) -> Row | None:
-        """The row with `id` (the one `lock_many` read, if it did), see `ResourceRepository.get`."""
+    def get(self, id: str, *, for_update: bool = False, document: bool = True) -> Row | None:
+        """The row with `id` (the one `lock_many` read, if it did), see `ResourceRepository.get`.
+
+        `document=False`: the body without its document snapshot, which is not even read
+        (for a status write: whatever body it writes back, `update` keeps the snapshot).
+        """
         held = self._held.get(id)
         if held is not None:
-            return dict(held)
-        return super().get(id, for_update=for_update)
+            return self.with_document(held) if document else dict(held)
+        if document:
+            return super().get(id, for_update=for_update)
+        statement = _BY_ID_WITHOUT_DOCUMENT[for_update]
+        found = self.connection.execute(statement, {"b_id": id}).mappings().first()
+        return dict(found) if found is not None else None
+
+    def with_document(self, row: Mapping[str, Any]) -> Row:
+        """A row read without its document snapshot (`get(document=False)`), with it."""
+        document = self.connection.execute(_DOCUMENT, {"b_id": row["id"]}).scalar()
+        return _with_document(dict(row), document)
+
+    def _stored(self, row: Mapping[str, Any]) -> Row:
+        stored = dict(row)
+        stored["body"], stored["document"] = _split_document(row["body"])
+        return stored
+
+    def _stored_values(self, values: Mapping[str, Any]) -> Mapping[str, Any]:
+        # The snapshot was stored by `insert`: a body written back with it (a metadata
+        # update) leaves it out, one without it (a status write) has nothing to leave.
+        body = values.get("body")
+        if body is None:
+            return values
+        kept, _ = _split_document(body)
+        return values if kept is body else {**values, "body": kept}
+
+    def _row(self, found: RowMapping) -> Row:
+        row = dict(found)
+        return _with_document(row, row.pop("document"))
 
     def update(self, id: str, expected_version: int, values: Mapping[str, Any]) -> bool:
         """See `ResourceRepository.update`; queued while updates are deferred."""
+        values = self._stored_values(values)
         held = self._held.get(id)
         if self._deferred is None or held is None or "labels" in values:
             self._send_deferred()  # in order: an earlier queued update may be to this row
@@ -403,6 +459,29 @@ class StaleUpdate(Exception):
     """A deferred update found its row at another version than it expected."""
 
 
+def _split_document(body: Mapping[str, Any]) -> tuple[Mapping[str, Any], Any]:
+    """`body` without its status's document snapshot, and the snapshot (None: none).
+
+    A `None` document stays where it is: only a snapshot goes to its column, so every
+    body reads back as it was written.
+    """
+    status = body.get("status")
+    document = status.get("document") if isinstance(status, Mapping) else None
+    if document is None:
+        return body, None
+    assert isinstance(status, Mapping)
+    kept = {name: value for name, value in status.items() if name != "document"}
+    return {**body, "status": kept}, document
+
+
+def _with_document(row: Row, document: Any) -> Row:
+    """`row` with `document` put back in its body's status (copies: held rows are shared)."""
+    if document is not None:
+        body = row["body"]
+        row["body"] = {**body, "status": {**(body.get("status") or {}), "document": document}}
+    return row
+
+
 def _same_keys(params: Sequence[dict[str, Any]]) -> builtins.list[builtins.list[dict[str, Any]]]:
     """Consecutive parameter sets grouped by their keys (an executemany needs one shape)."""
     groups: builtins.list[builtins.list[dict[str, Any]]] = []
@@ -418,9 +497,15 @@ _PHASE = select(EXECUTIONS.c.phase).where(EXECUTIONS.c.id == bindparam("b_id"))
 _PHASES = select(EXECUTIONS.c.id, EXECUTIONS.c.phase).where(
     EXECUTIONS.c.id.in_(bindparam("b_ids", expanding=True))
 )
+_DOCUMENT = select(EXECUTIONS.c.document).where(EXECUTIONS.c.id == bindparam("b_id"))
+# Every column but the document snapshot: what a status write reads.
+_WITHOUT_DOCUMENT = select(*(column for column in EXECUTIONS.c if column.name != "document"))
+_BY_ID_WITHOUT_DOCUMENT = {
+    False: _WITHOUT_DOCUMENT.where(EXECUTIONS.c.id == bindparam("b_id")),
+    True: _WITHOUT_DOCUMENT.where(EXECUTIONS.c.id == bindparam("b_id")).with_for_update(),
+}
 _LOCK_MANY = (
-    select(EXECUTIONS)
-    .where(EXECUTIONS.c.id.in_(bindparam("b_ids", expanding=True)))
+    _WITHOUT_DOCUMENT.where(EXECUTIONS.c.id.in_(bindparam("b_ids", expanding=True)))
     .order_by(EXECUTIONS.c.id)
     .with_for_update()
 )

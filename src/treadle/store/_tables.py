@@ -1,9 +1,12 @@
 """The tables: four resource kinds (each with a label side table) and three run records.
 
 Stable, filtered fields are real indexed columns; everything else of a resource lives in
-its `body` JSON (the envelope's `metadata`, `spec` and `status`). Scope columns `org` and
-`owner` are never NULL (`""` means "none") so that the unique `(org, owner, slug)` holds
-for platform-scoped resources too: both databases treat NULLs as distinct in a UNIQUE index.
+its `body` JSON (the envelope's `metadata`, `spec` and `status`), except an execution's
+document snapshot (`status.document`): it has its own `document` column, written at
+insert only, so that the many status writes of a run neither read nor rewrite it.
+Scope columns `org` and `owner` are never NULL (`""` means "none") so that the unique
+`(org, owner, slug)` holds for platform-scoped resources too: both databases treat NULLs
+as distinct in a UNIQUE index.
 """
 
 from __future__ import annotations
@@ -55,6 +58,10 @@ metadata = MetaData(
 )
 
 JSONType: TypeEngine[Any] = JSON().with_variant(JSONB(), "postgresql")
+# None is SQL NULL, not JSON `null`: a row without a snapshot holds nothing, as migrated rows.
+NullableJSONType: TypeEngine[Any] = JSON(none_as_null=True).with_variant(
+    JSONB(none_as_null=True), "postgresql"
+)
 BigId: TypeEngine[int] = BigInteger().with_variant(Integer(), "sqlite")
 
 
@@ -162,6 +169,7 @@ EXECUTIONS = Table(
     Column("workflow_id", String(40), _fk("workflows"), nullable=False),
     Column("phase", String(16), nullable=False),
     Column("completed_at", UTCDateTime, nullable=True),
+    Column("document", NullableJSONType, nullable=True),
     UniqueConstraint("org", "owner", "slug"),
     Index(None, "workflow_id", "phase", "created_at", "id"),
     Index(None, "instance_id", "phase", "created_at", "id"),

@@ -143,7 +143,9 @@ class Scheduler:
             last = tx.runtime.last_tick(workflow_id)
             if last is None:
                 return "after", "after:first"
-            previous = tx.executions.get(last["execution_id"]) if last["execution_id"] else None
+            previous = (
+                tx.executions.get(last["execution_id"], document=False) if last["execution_id"] else None
+            )
         if previous is None:
             ended = last["at"]  # retention removed it: count from when it started
         elif previous["phase"] in TERMINAL and previous["completed_at"] is not None:

@@ -37,7 +37,7 @@ from treadle.resources import (
 from treadle.resources.phases import TERMINAL
 from treadle.runtime.loading import load_run
 from treadle.runtime.local.recorder import redactor
-from treadle.runtime.local.transitions import apply_status
+from treadle.runtime.local.transitions import record_status
 from treadle.runtime.temporal.messages import ProgressBatch
 from treadle.store import Decision, JournalEntry, Stage, Transaction
 
@@ -77,7 +77,8 @@ class StoreProgressSink:
 
     def _apply(self, tx: Transaction, batch: ProgressBatch) -> bool:
         execution_id = batch.execution_id
-        row = tx.executions.get(execution_id, for_update=True)  # serializes batches (PostgreSQL)
+        # Locked: serializes batches (PostgreSQL); phase and tasks alone are read.
+        row = tx.executions.get(execution_id, for_update=True, document=False)
         if row is None:
             raise NotFound("WorkflowExecution", execution_id)
         if batch.sequence <= _applied(tx, execution_id):
@@ -92,7 +93,7 @@ class StoreProgressSink:
             projection.add(event)
         projection.entries.append(JournalEntry(MARKER, {"sequence": batch.sequence}))
         for update in projection.updates():
-            apply_status(self.service, tx, execution_id, update)
+            record_status(self.service, tx, execution_id, update)  # nothing reads the result back
         tx.journal.append(execution_id, projection.entries)
         tx.stages.append(projection.stages)
         tx.decisions.append(projection.decisions)
