@@ -9,7 +9,7 @@ statement in the database (a table may hold millions of executions), one per dia
 
 Revision ID: 0003
 Revises: 0002
-Create Date: 2025-12-02
+Create Date: 2026-11-24
 """
 
 from __future__ import annotations
