@@ -187,6 +187,21 @@ def test_start_and_wait_until_they_end(server: ServerProcess) -> None:
     assert both.returncode == 2 and "not with --wait" in both.stderr
 
 
+def test_wait_for_executions_started_before(server: ServerProcess) -> None:
+    assert server.treadle("apply", "-f", str(HELLO)).returncode == 0
+    (server.cwd / "slow.yaml").write_text(SLOW)
+    assert server.treadle("apply", "-f", str(server.cwd / "slow.yaml")).returncode == 0
+    started = server.treadle("start", "hello", "--inputs", "-", stdin='{"name": "ada"}\n{"name": "bob"}\n')
+    piped = server.treadle("wait", "-", stdin=started.stdout)
+    assert piped.returncode == 0 and "2 completed" in piped.stderr, piped.stderr
+    slow = server.treadle("start", "slow").stdout.strip()
+    timed_out = server.treadle("wait", started.stdout.split()[0], slow, "--timeout", "0.5")
+    assert timed_out.returncode == 124 and slow in timed_out.stderr, timed_out.stderr
+    missing = server.treadle("wait", "wex-01jnothere000000000000000")
+    assert missing.returncode != 0 and "not found" in missing.stderr
+    assert server.treadle("wait", "-", stdin="").returncode == 2
+
+
 def test_start_many_batches_like_the_server() -> None:
     from treadle.cli.executions import BATCH
     from treadle.resources.service import MAX_BATCH

@@ -1,4 +1,4 @@
-"""`treadle start`, `treadle logs`, `treadle cancel`: executions on a server.
+"""`treadle start`, `treadle wait`, `treadle logs`, `treadle cancel`: executions on a server.
 
 `start --watch` and `logs -f` follow the execution's event stream; `--watch` draws a
 live tree of its tasks and exits as `treadle run` does: 0 completed, 1 faulted or
@@ -39,6 +39,7 @@ BATCH = 1000
 
 EXIT_COMPLETED = 0
 EXIT_FAULTED = 1
+EXIT_TIMEOUT = 124  # as timeout(1)
 EXIT_INTERRUPTED = 130
 _MARKS = {
     "running": ("…", "yellow"),
@@ -79,8 +80,8 @@ def start_command(
     Prints the execution's id; with --watch, follows it and prints its output, exiting
     0 completed, 1 faulted or cancelled, 130 interrupted. With --inputs, starts one
     execution per input line and prints their ids in order: each request of up to
-    1,000 starts all of its executions or none. --wait then waits until they all end
-    and says how many ended how (exit 0 if all completed, else 1).
+    1,000 starts all of its executions or none. With --wait, it then waits until they
+    all end and says how many ended how (exit 0 if all completed, else 1).
 
     Example: treadle start hello --input '{"name": "you"}' --watch
     """
@@ -114,13 +115,39 @@ def start_command(
             raise typer.Exit(_wait_all(client, started))
 
 
-def _wait_all(client: Client, execution_ids: list[str]) -> int:
+def wait_command(
+    executions: Annotated[
+        list[str], typer.Argument(help="Execution ids; - reads them from stdin (whitespace-separated).")
+    ],
+    timeout: Annotated[
+        float | None, typer.Option("--timeout", min=0, help="Give up after this many seconds (exit 124).")
+    ] = None,
+    server: ServerOption = None,
+) -> None:
+    """Wait until executions end; say how many ended how.
+
+    Exits 0 if all completed, 1 if any faulted or was cancelled, 124 when the
+    timeout passed first, 130 interrupted (the executions go on running).
+
+    Example: treadle start hello --inputs runs.jsonl | treadle wait -
+    """
+    ids = [id for arg in executions for id in (sys.stdin.read().split() if arg == "-" else [arg])]
+    if not ids:
+        fail("no execution ids to wait for", EXIT_USAGE)
+    with remote(server) as client:
+        raise typer.Exit(_wait_all(client, ids, timeout))
+
+
+def _wait_all(client: Client, execution_ids: list[str], timeout: float | None = None) -> int:
     """Wait until they all end; say how many ended how (on stderr: stdout has the ids)."""
     try:
-        phases = client.wait_many(execution_ids)
+        phases = client.wait_many(execution_ids, timeout=timeout)
     except KeyboardInterrupt:
         typer.echo("treadle: interrupted: the executions go on running on the server", err=True)
         return EXIT_INTERRUPTED
+    except TimeoutError as error:
+        typer.echo(f"treadle: timed out: {error}", err=True)
+        return EXIT_TIMEOUT
     counts = Counter(phases.values())
     typer.echo(", ".join(f"{count} {phase}" for phase, count in sorted(counts.items())), err=True)
     return EXIT_COMPLETED if set(counts) == {"completed"} else EXIT_FAULTED
