@@ -108,3 +108,14 @@ def test_outside_a_batch_inserts_are_sent_at_once(store: Store) -> None:
     with store.begin() as tx:
         tx.executions.insert(_execution("wex-1"))
         assert tx.executions.get("wex-1") is not None
+
+
+def test_a_batch_within_a_batch_joins_it(store: Store) -> None:
+    insert_executions(store)
+    with store.begin() as tx, tx.batched_inserts():
+        tx.executions.insert(_execution("wex-1"))
+        with tx.batched_inserts():
+            tx.runtime.lease_new("wex-1", "wfl-1", "worker-1", until=AT + timedelta(minutes=1), now=AT)
+        assert tx.executions.get("wex-1") is None  # still queued, with its run row after it
+    with store.begin(write=False) as tx:
+        assert [run["execution_id"] for run in tx.runtime.held("worker-1")] == ["wex-1"]

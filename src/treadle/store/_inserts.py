@@ -51,12 +51,15 @@ class Inserts:
             IntegrityError: a queued row broke a constraint (the caller cannot tell which
                 of the batch: it rolls the whole batch back).
         """
-        outer, self._queued = self._queued, {}
+        if self._queued is not None:  # within a batch already: its rows join it, in order
+            yield
+            return
+        self._queued = {}
         try:
             yield
             self.send()
         finally:
-            self._queued = outer
+            self._queued = None
 
     @contextmanager
     def at_once(self) -> Iterator[None]:
