@@ -33,6 +33,9 @@ HEADER = "document: {dsl: '1.0.3', namespace: test, name: chain, version: '0.1.0
 STEPS = 8
 RUNS = 6
 ROOT = Path(__file__).resolve().parents[2]
+#: The worker processes import this checkout's treadle (`src`, before any installed one: a
+#: git worktree may share another checkout's venv) and its test modules (`tests.…`).
+SOURCES = os.pathsep.join([str(ROOT / "src"), str(ROOT)])
 
 
 def chain(steps: int) -> str:
@@ -52,7 +55,7 @@ def workers(temporal_server: DevServer, tmp_path: Path) -> Iterator[Workers]:
     task_queue = f"fault-{uuid.uuid4().hex[:8]}"
     log = tmp_path / "steps.log"
     log.touch()
-    env = {**os.environ, "TREADLE_FAULT_LOG": str(log), "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "TREADLE_FAULT_LOG": str(log), "PYTHONPATH": SOURCES}
     processes = []
     for index in range(2):
         command = [sys.executable, "-m", "tests.temporal.fault_worker", "worker"]

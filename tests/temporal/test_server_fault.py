@@ -40,6 +40,9 @@ from treadle.store import Store
 STEPS = 6
 RUNS = 4
 ROOT = Path(__file__).resolve().parents[2]
+#: The worker processes import this checkout's treadle (`src`, before any installed one: a
+#: git worktree may share another checkout's venv) and its test modules (`tests.…`).
+SOURCES = os.pathsep.join([str(ROOT / "src"), str(ROOT)])
 
 Setup = tuple[httpx.Client, Path, list[subprocess.Popen[bytes]], ResourceService]
 
@@ -68,7 +71,7 @@ def setup(temporal_server: DevServer, sqlite_template: Path, tmp_path: Path) -> 
         **os.environ,
         "TREADLE_FAULT_LOG": str(log),
         "TREADLE_SECRET_KEY": key,
-        "PYTHONPATH": str(ROOT),
+        "PYTHONPATH": SOURCES,
     }
     processes = []
     for index in range(2):
