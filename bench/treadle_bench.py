@@ -53,7 +53,6 @@ from treadle.runtime.memory import MemoryEffects, run_document
 
 ENGINES = ["treadle-memory", "treadle-sqlite", "treadle-postgres"]
 NOT_YET = "runtime not available yet"
-TERMINAL = {"completed", "faulted", "cancelled"}
 HERE = Path(__file__).resolve()
 
 

@@ -136,6 +136,17 @@ def test_wait_many_answers_the_last_phase_of_each(server: LiveServer, service: R
         assert missing.value.status == 404 and missing.value.errors[0]["pointer"] == "/ids/1"
 
 
+def test_a_wait_outlasts_the_clients_own_timeout(server: LiveServer, service: ResourceService) -> None:
+    # The server holds a `:wait` request until the runs end: its answer may come later
+    # than the client's timeout for other requests.
+    with Client(server.url, timeout=0.5) as client:
+        wid = client.create(workflow_body()).metadata.id
+        rid = str(client.start(wid).metadata.id)
+        writer = _finish_later(service, rid, delay=1.5)
+        assert client.wait_many([rid], timeout=20) == {rid: "completed"}
+        writer.join()
+
+
 async def test_async_wait_many(server: LiveServer, service: ResourceService) -> None:
     async with AsyncClient(server.url) as client:
         wid = (await client.create(workflow_body())).metadata.id

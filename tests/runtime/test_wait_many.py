@@ -4,11 +4,14 @@ the store for executions no run here holds, and at its timeout with the phases s
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
+from sqlalchemy import event
 
 from tests.runtime.conftest import create_execution, create_workflow, document, running, wait_for
 from treadle.resources import NotFound, ResourceService
+from treadle.store import Store
 
 QUICK = document([{"one": {"set": {"done": True}}}], name="quick")
 NAP = document([{"nap": {"wait": {"milliseconds": 700}}}, {"after": {"set": {"woke": True}}}], name="nap")
@@ -24,6 +27,29 @@ async def test_runs_ending_here_answer_through_unloads_without_polling(service: 
         phases = await runtime.wait_many([napping, *quick, napping], timeout=20)
     assert phases == dict.fromkeys([napping, *quick], "completed")
     assert list(phases) == [napping, *quick]
+
+
+async def test_a_run_ending_here_answers_with_its_phase_without_a_read(
+    service: ResourceService, store: Store
+) -> None:
+    brief = document([{"pause": {"wait": {"milliseconds": 150}}}], name="brief")  # stays loaded
+    workflow_id = create_workflow(service, brief)
+    ids = [create_execution(service, workflow_id) for _ in range(3)]
+    reads: list[str] = []
+    async with running(service, poll_seconds=30) as runtime:
+        runtime.wake()
+        for execution_id in ids:
+            await wait_for(service, execution_id, {"running"})
+
+        @event.listens_for(store.engine, "before_cursor_execute")
+        def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+            if statement.startswith("SELECT workflow_executions.id, workflow_executions.phase"):
+                reads.append(statement)
+
+        phases = await runtime.wait_many(ids, timeout=20)
+        event.remove(store.engine, "before_cursor_execute", count)
+    assert phases == dict.fromkeys(ids, "completed")
+    assert len(reads) == 1  # the first look; each end came with the phase its run wrote
 
 
 async def test_executions_no_run_here_holds_are_read_from_the_store(service: ResourceService) -> None:

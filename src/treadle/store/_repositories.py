@@ -349,11 +349,6 @@ class ExecutionRepository(ResourceRepository):
             return []
         return self.ids(and_(*scope), c.phase.not_in(list(terminal)))
 
-    def phase(self, id: str) -> str | None:
-        """The execution's phase alone (None if it does not exist): no body to decode."""
-        found = self.connection.execute(_PHASE, {"b_id": id}).first()
-        return None if found is None else str(found[0])
-
     def phases(self, ids: Sequence[str]) -> dict[str, str]:
         """The phase of each of `ids` that exists (one statement: no bodies to decode)."""
         found = self.connection.execute(_PHASES, {"b_ids": list(ids)})
@@ -493,7 +488,6 @@ def _same_keys(params: Sequence[dict[str, Any]]) -> builtins.list[builtins.list[
     return groups
 
 
-_PHASE = select(EXECUTIONS.c.phase).where(EXECUTIONS.c.id == bindparam("b_id"))
 _PHASES = select(EXECUTIONS.c.id, EXECUTIONS.c.phase).where(
     EXECUTIONS.c.id.in_(bindparam("b_ids", expanding=True))
 )
