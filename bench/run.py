@@ -64,6 +64,15 @@ ENGINES: dict[str, Engine] = {
         Engine("treadle-memory", None, "treadle_bench.py", (), ("--engine", "treadle-memory")),
         Engine("treadle-sqlite", None, "treadle_bench.py", (), ("--engine", "treadle-sqlite")),
         Engine("treadle-postgres", None, "treadle_bench.py", ("postgres",), ("--engine", "treadle-postgres")),
+        # `durability: async`: results committed while the run goes on (LangGraph's default).
+        Engine("treadle-sqlite-async", None, "treadle_bench.py", (), ("--engine", "treadle-sqlite-async")),
+        Engine(
+            "treadle-postgres-async",
+            None,
+            "treadle_bench.py",
+            ("postgres",),
+            ("--engine", "treadle-postgres-async"),
+        ),
         Engine("temporal", "temporal", "peers/temporal_bench.py", ("temporal",)),
         Engine("dbos-sqlite", "dbos", "peers/dbos_bench.py", (), ("--engine", "dbos-sqlite")),
         Engine("dbos-postgres", "dbos", "peers/dbos_bench.py", ("postgres",), ("--engine", "dbos-postgres")),
@@ -350,6 +359,8 @@ class Session:
             command += ["--warmup", "0", "--repeats", "1"]
         elif self.args.quick:
             command += ["--quick"]
+        if workload == "list_executions" and engine_name.endswith("-async"):
+            return  # the same store as the engine without -async: nothing to run
         if workload == "list_executions" and engine_name in ("treadle-sqlite", "treadle-postgres"):
             command = [str(python), str(BENCH / "bench_list_executions.py"), "-n", str(n)]
         if "postgres" in engine.needs:

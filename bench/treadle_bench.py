@@ -51,7 +51,13 @@ from treadle.dsl import parse
 from treadle.effects import Dispatcher, function
 from treadle.runtime.memory import MemoryEffects, run_document
 
-ENGINES = ["treadle-memory", "treadle-sqlite", "treadle-postgres"]
+ENGINES = [
+    "treadle-memory",
+    "treadle-sqlite",
+    "treadle-postgres",
+    "treadle-sqlite-async",
+    "treadle-postgres-async",
+]
 NOT_YET = "runtime not available yet"
 HERE = Path(__file__).resolve()
 
@@ -227,8 +233,16 @@ async def _memory_waiting(n: int, dispatcher: Dispatcher) -> Measurement:
 # -- treadle-sqlite / treadle-postgres ------------------------------------------------
 
 
+def _spec(args: argparse.Namespace, document: dict[str, Any]) -> dict[str, Any]:
+    """The workflow's spec: `*-async` engines run it with `durability: async` (results
+    committed while the run goes on, as LangGraph's default `durability="async"`)."""
+    if args.engine.endswith("-async"):
+        return {"document": document, "durability": "async"}
+    return {"document": document}
+
+
 def _database_url(args: argparse.Namespace, folder: str) -> str:
-    if args.engine == "treadle-postgres":
+    if args.engine.startswith("treadle-postgres"):
         if not args.database_url:
             raise Unavailable("treadle-postgres needs --database-url")
         return str(args.database_url)
@@ -287,7 +301,7 @@ async def _in_process(args: argparse.Namespace, url: str, warmup: int, repeats: 
     async with _local(url) as (service, runtime):
         body = {
             "metadata": {"name": f"bench {args.workload}"},
-            "spec": {"document": DOCUMENTS[args.workload](n)},
+            "spec": _spec(args, DOCUMENTS[args.workload](n)),
         }
         workflow = await asyncio.to_thread(service.create, {"kind": "Workflow", **body})
 
@@ -403,7 +417,7 @@ async def _over_http_in(
         httpx.AsyncClient(base_url=base, timeout=120) as client,
         AsyncClient(base, timeout=120) as starter,
     ):
-        body = {"metadata": {"name": f"bench {args.workload}"}, "spec": {"document": document}}
+        body = {"metadata": {"name": f"bench {args.workload}"}, "spec": _spec(args, document)}
         created = await client.post("/v1/workflows", json=body)
         created.raise_for_status()
         workflow_id = created.json()["metadata"]["id"]

@@ -177,6 +177,15 @@ def test_start_and_wait_until_they_end(server: ServerProcess) -> None:
     for execution_id in waited.stdout.split():
         run = json.loads(server.treadle("get", "execution", execution_id, "-o", "json").stdout)
         assert run["status"]["phase"] == "completed"
+        assert run["spec"]["durability"] == "sync"  # the workflow's (none: sync)
+
+    behind = server.treadle("start", "hello", "--inputs", "runs.jsonl", "--durability", "async", "--wait")
+    assert behind.returncode == 0 and "3 completed" in behind.stderr, behind.stderr
+    for execution_id in behind.stdout.split():
+        run = json.loads(server.treadle("get", "execution", execution_id, "-o", "json").stdout)
+        assert run["spec"]["durability"] == "async" and run["status"]["output"]["greeting"]
+    unknown = server.treadle("start", "hello", "--durability", "later")
+    assert unknown.returncode == 2 and "--durability" in unknown.stderr
 
     (server.cwd / "failing.yaml").write_text(FAILING)
     assert server.treadle("apply", "-f", str(server.cwd / "failing.yaml")).returncode == 0

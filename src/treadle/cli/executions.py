@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 import time
 from collections import Counter
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -50,6 +51,13 @@ _MARKS = {
 }
 
 
+class Durability(StrEnum):
+    """How the runtime makes the run's steps durable (docs/runtime.md, "Durability")."""
+
+    sync = "sync"
+    async_ = "async"
+
+
 def start_command(
     workflow: Annotated[str | None, typer.Argument(help="The workflow: an id, a slug or ORG/SLUG.")] = None,
     instance: Annotated[
@@ -72,6 +80,14 @@ def start_command(
         bool,
         typer.Option("--wait", help="Wait until the executions end; exit 0 if all completed, else 1."),
     ] = False,
+    durability: Annotated[
+        Durability | None,
+        typer.Option(
+            "--durability",
+            help="sync: each step committed before the next; async: committed while the run "
+            "goes on (a crash re-runs the uncommitted steps). Default: the workflow's.",
+        ),
+    ] = None,
     org: Annotated[str | None, typer.Option("--org", help="The organization scope of slugs.")] = None,
     server: ServerOption = None,
 ) -> None:
@@ -101,6 +117,8 @@ def start_command(
         else:
             assert workflow is not None
             target = {"workflow": client.resolve("Workflow", workflow, org=org).metadata.id}
+        if durability is not None:
+            target["durability"] = durability.value
         if inputs_file is not None:
             started = _start_lines(client, target, lines)
         else:

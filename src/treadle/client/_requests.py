@@ -81,8 +81,9 @@ def start(
     input: Any,
     runtime_env: Mapping[str, Any] | None,
     labels: Mapping[str, str] | None,
+    durability: str | None = None,
 ) -> Request:
-    body = _execution(workflow, instance, input, runtime_env, labels)
+    body = _execution(workflow, instance, input, runtime_env, labels, durability)
     return Request("POST", resource_path("WorkflowExecution"), json=body)
 
 
@@ -92,8 +93,9 @@ def start_many(
     inputs: Iterable[Any],
     runtime_env: Mapping[str, Any] | None,
     labels: Mapping[str, str] | None,
+    durability: str | None = None,
 ) -> Request:
-    bodies = [_execution(workflow, instance, input, runtime_env, labels) for input in inputs]
+    bodies = [_execution(workflow, instance, input, runtime_env, labels, durability) for input in inputs]
     if not bodies:
         raise ValueError("start_many needs at least one input")
     return Request("POST", resource_path("WorkflowExecution") + ":batch", json={"items": bodies})
@@ -105,6 +107,7 @@ def _execution(
     input: Any,
     runtime_env: Mapping[str, Any] | None,
     labels: Mapping[str, str] | None,
+    durability: str | None,
 ) -> dict[str, Any]:
     if (workflow is None) == (instance is None):
         raise ValueError("start needs a workflow id or an instance id (one of them)")
@@ -120,6 +123,8 @@ def _execution(
         }
     if labels:
         spec["labels"] = dict(labels)
+    if durability is not None:
+        spec["durability"] = durability
     return {"kind": "WorkflowExecution", "spec": spec}
 
 

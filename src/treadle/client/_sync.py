@@ -6,7 +6,7 @@ import builtins
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from types import TracebackType
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 import httpx
 
@@ -168,11 +168,13 @@ class Client:
         input: Any = None,
         runtime_env: Mapping[str, Any] | None = None,
         labels: Mapping[str, str] | None = None,
+        durability: Literal["sync", "async"] | None = None,
     ) -> WorkflowExecution:
-        """Create an execution of a workflow (its default instance) or of an instance, by id."""
+        """Create an execution of a workflow (its default instance) or of an instance, by id
+        (`durability`: `sync` or `async` instead of its workflow's; docs/runtime.md)."""
         return cast(
             WorkflowExecution,
-            as_resource(self._send(rq.start(workflow, instance, input, runtime_env, labels))),
+            as_resource(self._send(rq.start(workflow, instance, input, runtime_env, labels, durability))),
         )
 
     def start_many(
@@ -183,10 +185,11 @@ class Client:
         inputs: Iterable[Any],
         runtime_env: Mapping[str, Any] | None = None,
         labels: Mapping[str, str] | None = None,
+        durability: Literal["sync", "async"] | None = None,
     ) -> builtins.list[WorkflowExecution]:
         """Create an execution per input, of a workflow or of an instance (by id), in one
         request and one transaction: all of them or none; at most 1,000."""
-        request = rq.start_many(workflow, instance, inputs, runtime_env, labels)
+        request = rq.start_many(workflow, instance, inputs, runtime_env, labels, durability)
         created = (self._send(request))["items"]
         return [cast(WorkflowExecution, as_resource(item)) for item in created]
 

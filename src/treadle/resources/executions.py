@@ -20,6 +20,7 @@ __all__ = [
     "check_transition",
     "execution_columns",
     "hand_to_runtime",
+    "inherit_durability",
     "inherit_scope",
     "keep_spec",
     "load_for_status",
@@ -120,6 +121,13 @@ def snapshot_document(op: Operation) -> None:
     # this batch) alone: its document is already a private copy (a deep copy of a
     # 100-task document cost half of `create`); nothing changes a snapshot in place.
     op.resource.status.document = workflow["body"]["spec"]["document"]
+
+
+def inherit_durability(op: Operation) -> None:
+    """Run as durably as the execution asks, else as its workflow says, else `sync`."""
+    spec = op.resource.spec
+    if spec.durability is None:
+        spec.durability = op.scratch["workflow"]["body"]["spec"].get("durability") or "sync"
 
 
 _RESERVATION = "runtime_reservation"

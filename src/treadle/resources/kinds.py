@@ -137,6 +137,7 @@ EXECUTION = Kind(
         check_duplicate,
         build_state,
         wex.snapshot_document,
+        wex.inherit_durability,
         wex.offer_to_runtime,
         persist,
         wex.hand_to_runtime,

@@ -21,6 +21,7 @@ __all__ = [
     "KINDS",
     "AnyResource",
     "Audit",
+    "Durability",
     "ExecutionContext",
     "ExecutionContextSpec",
     "ExecutionStatus",
@@ -41,6 +42,13 @@ __all__ = [
 ]
 
 API_VERSION: Final = "treadle.dev/v1"
+
+#: How the local runtime makes a run's steps durable. `sync`: each effect's result is
+#: committed before the run goes on (a crash re-runs only the effects in flight).
+#: `async`: results are committed in the background while the run goes on, and before it
+#: ends, unloads, subscribes to or emits an event (a crash re-runs the steps whose results
+#: were not committed yet: a few milliseconds' worth). LangGraph's `durability="async"`.
+Durability = Literal["sync", "async"]
 
 
 class _Strict(BaseModel):
@@ -98,6 +106,8 @@ class WorkflowSpec(_Strict):
     description: str | None = None
     document: dict[str, Any]
     retention: str | dict[str, Any] | None = None
+    #: Its executions' durability unless one says otherwise (None: `sync`).
+    durability: Durability | None = None
 
 
 class ValidationProblem(_Lenient):
@@ -167,6 +177,8 @@ class WorkflowExecutionSpec(_Strict):
     input: Any = None
     runtime_env: dict[str, SecretValue] = Field(default_factory=dict)
     labels: dict[str, str] = Field(default_factory=dict)
+    #: Set at creation from the workflow's when not given (then `sync`).
+    durability: Durability | None = None
 
 
 class TaskStatus(BaseModel):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
@@ -11,9 +11,10 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.engine import URL
 
 from treadle.store._engine import WRITE, make_engine, set_autocheckpoint
+from treadle.store._fast import append_records
 from treadle.store._inserts import Inserts
 from treadle.store._migrate import downgrade, upgrade
-from treadle.store._records import DecisionRepository, JournalRepository, StageRepository
+from treadle.store._records import Decision, DecisionRepository, JournalRepository, Stage, StageRepository
 from treadle.store._repositories import (
     ContextRepository,
     ExecutionRepository,
@@ -50,6 +51,18 @@ class Transaction:
         """
         with self.inserts.at_once(), self.connection.begin_nested():
             yield
+
+    def append_records(
+        self, journal: Sequence[Mapping[str, Any]], stages: Sequence[Stage], decisions: Sequence[Decision]
+    ) -> None:
+        """Insert a run's records (journal rows, stages, decisions) now, on the driver's
+        cursor: the runtime's writer rounds, hundreds of rows, without SQLAlchemy's
+        per-row work.
+
+        Raises:
+            the driver's errors (not SQLAlchemy's), e.g. for a journal seq that is taken.
+        """
+        append_records(self.connection, journal, stages, decisions)
 
     def batched_inserts(self) -> AbstractContextManager[None]:
         """Queue the repositories' plain inserts (rows with fresh ids: resources, run rows,

@@ -47,6 +47,10 @@ log = logging.getLogger(__name__)
 #: needs anyway instead of costing a commit of its own (a chain of calls made ~1.5 commits
 #: a step before, ~1 now). Still written promptly when the run has no effect in flight.
 _RIDE_ALONG_SECONDS = 0.002
+#: With `async` durability, a run's results go to the writer thread as soon as its
+#: previous batch is committed, or once this many journal entries wait (a chain of calls
+#: that never yields to the event loop would otherwise hold them all until it ends).
+_WRITE_BEHIND_ENTRIES = 64
 
 
 class LeaseLost(RuntimeError):
@@ -94,6 +98,8 @@ class ExecutionRun:
         self.status_seconds = settings.status_seconds
         #: What the run starts from when it was taken as it was created (else it loads).
         self.preloaded = loaded
+        #: `async` durability: effect results are committed while the run goes on.
+        self.write_behind = False
         self.batch = Batch(self.execution_id)
         self.next_seq = 0
         self.effects: JournalEffects | None = None
@@ -140,6 +146,7 @@ class ExecutionRun:
             await self._settle_quietly(self._forget_batch())
             return
         self.next_seq = loaded.replay.last_seq
+        self.write_behind = loaded.execution.spec.durability == "async"
         self._redact = redactor(loaded.secret_values)
         if self.lost:
             return
@@ -241,11 +248,22 @@ class ExecutionRun:
         self._schedule_flush()
 
     async def record(self, data: dict[str, Any]) -> None:
-        """Journal an effect result and wait until it is durable."""
+        """Journal an effect result and wait until it is durable (`async` durability: hand
+        it to the writer thread and go on)."""
         if self.stopping:
             raise asyncio.CancelledError
         self.buffer(EFFECT, data)
+        if self.write_behind:
+            self._write_behind()
+            return
         await self.durable()
+
+    def _write_behind(self) -> None:
+        """Send the pending batch unless one is being committed (it is then sent once that
+        one is, by `_written`) and few entries wait."""
+        last = self._last
+        if last is None or last.done() or len(self.batch.journal) >= _WRITE_BEHIND_ENTRIES:
+            self._flush()
 
     async def subscribe(self, key: str, event_type: str | None, filters: list[dict[str, Any]]) -> Any:
         """Subscribe a listen (or find the event already delivered to it), durably."""
@@ -280,7 +298,10 @@ class ExecutionRun:
         await self.durable()
 
     async def publish(self, event: Mapping[str, Any]) -> None:
-        """Deliver an emitted event (listening executions, `schedule.on` workflows)."""
+        """Deliver an emitted event (listening executions, `schedule.on` workflows) once
+        what led to it is durable."""
+        if self.write_behind:
+            await self.durable()
         await asyncio.to_thread(self.worker.deliver, dict(event))
 
     async def check_inbox(self) -> None:
@@ -362,7 +383,9 @@ class ExecutionRun:
         if not self.batch or self.lost:
             return
         batch, self.batch = self.batch, Batch(self.execution_id)
-        future = self.worker.writer.submit(batch)
+        # Write-behind batches go to the writer thread: a commit on the loop would hold
+        # the run up as long as waiting for it does.
+        future = self.worker.writer.submit(batch, on_loop=not self.write_behind)
         assert future is not None
         future.add_done_callback(self._written)
         self._last = future
@@ -370,6 +393,8 @@ class ExecutionRun:
     def _written(self, future: asyncio.Future[None]) -> None:
         if not future.cancelled() and future.exception() is not None:
             self._write_failed(future.exception())
+        elif self.write_behind and future is self._last and self.batch and not self.stopping:
+            self._flush()  # what the run recorded while this batch was being committed
 
     def _write_failed(self, error: BaseException | None) -> None:
         if self.lost:

@@ -149,17 +149,17 @@ class Writer:
                 self._loop_appender.close()
                 self._loop_appender = None
 
-    def submit(self, batch: Batch, *, wait: bool = True) -> asyncio.Future[None] | None:
+    def submit(self, batch: Batch, *, wait: bool = True, on_loop: bool = True) -> asyncio.Future[None] | None:
         """Queue `batch`; the future (if `wait`) completes once it is committed.
 
-        Committed at once, on the calling event loop, when it can be (see the module
-        docstring): the future is then already done.
+        Committed at once, on the calling event loop, when it can be and `on_loop` allows
+        (see the module docstring): the future is then already done.
         """
         future: asyncio.Future[None] | None = None
         if wait:
             assert self._loop is not None, "the writer is not started"
             future = self._loop.create_future()
-        if self._loop_raw and batch.records_only and self._commit_on_loop(batch):
+        if on_loop and self._loop_raw and batch.records_only and self._commit_on_loop(batch):
             if future is not None:
                 future.set_result(None)
             return future
@@ -309,10 +309,11 @@ class Writer:
         # (every other 100-step run paid 2-7 ms for it); the writer checkpoints right
         # after the round instead, once the runs are released.
         with self.store.begin(autocheckpoint=not self._loop_raw) as tx:
-            journal = [row for batch in batches for row in batch.journal]
-            tx.runtime.append_journal(journal)
-            tx.stages.append([stage for batch in batches for stage in batch.stages])
-            tx.decisions.append([decision for batch in batches for decision in batch.decisions])
+            tx.append_records(
+                [row for batch in batches for row in batch.journal],
+                [stage for batch in batches for stage in batch.stages],
+                [decision for batch in batches for decision in batch.decisions],
+            )
             reports = [(batch.execution_id, batch.status) for batch in batches if batch.status]
             if reports:
                 self.apply_statuses(tx, reports)
