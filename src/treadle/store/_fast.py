@@ -16,7 +16,6 @@ step over loopback TCP, most of what is left being PostgreSQL's own commit.
 
 from __future__ import annotations
 
-import functools
 import sqlite3
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from operator import attrgetter, itemgetter
@@ -122,9 +121,18 @@ class _Records:
             cursor.executemany(self.decisions.sql, self.decisions.rows(decisions))
 
 
-@functools.cache
+#: By dialect and driver (what the SQL and the conversions depend on: `make_engine` gives
+#: every engine the same JSON serializer), not by engine: engines come and go (a test
+#: makes hundreds), and this would keep each one alive.
+_RECORDS: dict[tuple[str, str], _Records] = {}
+
+
 def _records_of(engine: Engine) -> _Records:
-    return _Records(engine)
+    key = (engine.dialect.name, engine.dialect.driver)
+    records = _RECORDS.get(key)
+    if records is None:
+        records = _RECORDS[key] = _Records(engine)
+    return records
 
 
 def append_records(
