@@ -3,9 +3,10 @@
 Each effect first looks for its key among the journal's results; a replay answers it
 from there, in journal order (concurrent fork branches see their answers arrive in the
 order they arrived live, as the engine requires). A key the journal does not know is
-performed live, and its result is made durable before the engine sees it. A call that was
-in flight at a crash has no result, so it runs again with the same idempotency key
-(`execution_id/key`).
+performed live, and its result is made durable before the engine sees it (with `async`
+durability the run hands it to the writer and goes on: `ExecutionRun.record`). A call
+that was in flight at a crash has no result, so it runs again with the same idempotency
+key (`execution_id/key`).
 
 Long waits and listens park instead of holding a worker: once an execution has nothing
 but parked waits in flight for `idle_seconds`, it asks its run to unload (released to the

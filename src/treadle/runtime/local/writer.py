@@ -3,11 +3,11 @@ transaction per round.
 
 Executions never touch the database themselves while they run: they hand a `Batch`
 (journal rows, stages, decisions, a status report, small bookkeeping actions) to the
-`Writer` and, when they need it durable (an effect result, before the engine sees it),
-await the future `submit` returned. The writer thread drains everything queued, commits
-it at once, then releases every waiter with one hop back to the event loop. Under load a
-round carries many executions' writes for the price of one commit; idle, a lone write
-costs one commit and two thread hops.
+`Writer` and, when they need it durable (an effect result, before the engine sees it,
+unless the run's durability is `async`), await the future `submit` returned. The writer
+thread drains everything queued, commits it at once, then releases every waiter with one
+hop back to the event loop. Under load a round carries many executions' writes for the
+price of one commit; idle, a lone write costs one commit and two thread hops.
 
 On a SQLite file, a batch of only journal rows, stages and decisions (what a step writes:
 no status report, no actions) is committed on the event loop itself when the writer is
