@@ -86,6 +86,8 @@ class Workers:
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.ports: dict[str, int] = {}
         self.starts = 0
+        #: More arguments for every worker (`--functions FILE`).
+        self.extra: list[str] = []
 
     def start(self, name: str) -> None:
         self.starts += 1
@@ -108,7 +110,7 @@ class Workers:
             ]  # fmt: skip
         return [
             sys.executable, "-m", "treadle", "worker",
-            "--database-url", self.url, "--worker-id", f"{name}-{self.starts}",
+            "--database-url", self.url, "--worker-id", f"{name}-{self.starts}", *self.extra,
         ]  # fmt: skip
 
     def kill(self, name: str) -> None:
@@ -286,6 +288,74 @@ async def test_sqlite_server_killed_with_async_durability(
         service, store, url, secret_key, counter, tmp_path, ["server"], "server", kills=3,
         over_http=True, durability="async",
     )  # fmt: skip
+
+
+#: A Python function that logs each call (time, idempotency key) to a file, for the
+#: test to compare with the journal: as the counter server does for HTTP calls.
+TALLY = """
+import os, time
+from treadle.effects import function
+
+_log = os.open(os.environ["TREADLE_TEST_CALL_LOG"], os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+
+
+@function
+async def tally(x: int, idempotency_key: str) -> int:
+    os.write(_log, f"{time.time()} {idempotency_key}\\n".encode())
+    return x + 1
+"""
+TALLY_STEPS = 300
+
+
+def _calls(log: Path) -> dict[str, list[float]]:
+    calls: dict[str, list[float]] = {}
+    for line in log.read_text().splitlines():
+        at, key = line.split(" ", 1)
+        calls.setdefault(key, []).append(float(at))
+    return calls
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+async def test_sqlite_worker_killed_amid_async_batches(store: Store, tmp_path: Path, secret_key: str) -> None:
+    """Chains of Python calls that never yield, with `async` durability: results wait in
+    batches (up to 64 entries, or what piles up while the last one commits), so a kill
+    loses whole batches, which run again. Every run still completes right, the journal
+    is a prefix of what ran (no gap, nothing twice), and no committed call runs again."""
+    service = ResourceService(store, SecretCipher(secret_key))
+    url = store.engine.url.render_as_string(hide_password=False)
+    (tmp_path / "tally.py").write_text(TALLY)
+    log = tmp_path / "calls.log"
+    log.touch()
+    chain = [{f"s{i}": {"call": "tally", "with": {"x": "${ . }"}}} for i in range(TALLY_STEPS)]
+    workflow_id = create_workflow(service, document(chain, name="tally"), durability="async")
+    ids = [create_execution(service, workflow_id, 0) for _ in range(EXECUTIONS)]
+    workers = Workers(url, secret_key, tmp_path)
+    workers.env["TREADLE_TEST_CALL_LOG"] = str(log)
+    workers.extra = ["--functions", str(tmp_path / "tally.py")]
+    rng = random.Random(os.getpid())
+    kills = 3
+    try:
+        workers.start("w1")
+        for _ in range(kills):
+            before = log.stat().st_size
+            deadline = time.monotonic() + 20
+            while log.stat().st_size < before + 20_000 and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(rng.uniform(0.0, 0.1))
+            workers.kill("w1")
+            await asyncio.sleep(rng.uniform(0.0, 0.2))
+            workers.start("w1")
+        executions = await _all_done(service, ids, timeout=90)
+    finally:
+        workers.stop_all()
+    for execution in executions:
+        assert execution.status.phase == "completed", execution.status.error
+        assert execution.status.output == TALLY_STEPS
+    calls = Counter(url="")
+    calls.requests.update(_calls(log))
+    _check_records(store, executions, calls)
+    repeated = sum(len(times) - 1 for times in calls.requests.values())
+    print(f"calls={sum(len(t) for t in calls.requests.values())} repeated={repeated}")
 
 
 @pytest.mark.postgres

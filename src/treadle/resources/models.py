@@ -47,7 +47,8 @@ API_VERSION: Final = "treadle.dev/v1"
 #: committed before the run goes on (a crash re-runs only the effects in flight).
 #: `async`: results are committed in the background while the run goes on, and before it
 #: ends, unloads, subscribes to or emits an event (a crash re-runs the steps whose results
-#: were not committed yet: a few milliseconds' worth). LangGraph's `durability="async"`.
+#: were not committed yet: at most about two batches of 64 entries a run). LangGraph's
+#: `durability="async"`.
 Durability = Literal["sync", "async"]
 
 
