@@ -100,8 +100,8 @@ ENGINES: dict[str, Engine] = {
 }
 TREADLE = [name for name in ENGINES if name.startswith("treadle-")]
 DEFAULT_ENGINES = [name for name in ENGINES if name != "langgraph-memory"]
-QUICK_ENGINES = ["treadle-memory", "treadle-sqlite", "treadle-postgres", "langgraph", "dbos-sqlite",
-                 "dbos-postgres", "temporal"]  # fmt: skip
+QUICK_ENGINES = ["treadle-memory", "treadle-sqlite", "treadle-sqlite-async", "treadle-postgres", "langgraph",
+                 "dbos-sqlite", "dbos-postgres", "temporal"]  # fmt: skip
 
 #: (workload, n, scale?) in the order they run; scale ones run once, without a warm-up.
 CORE = [("chain", 100), ("fanout", 100), ("throughput", 100), ("branchloop", 10)]
