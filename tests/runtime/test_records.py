@@ -15,7 +15,7 @@ from treadle.runtime.records import (
     task_stage,
     task_status,
 )
-from treadle.store import Decision
+from treadle.store import Decision, Stage
 
 STARTED = datetime(2025, 1, 1, tzinfo=UTC)
 ENDED = STARTED + timedelta(milliseconds=1500)
@@ -76,7 +76,12 @@ def test_a_first_attempt_is_attempt_one() -> None:
     assert entry["completed_at"] is None
 
 
-def _stage(status: str, started_at: datetime | None = STARTED, completed_at: datetime | None = ENDED) -> Any:
+def _stage(
+    status: str,
+    started_at: datetime | None = STARTED,
+    completed_at: datetime | None = ENDED,
+    error: dict[str, Any] | None = None,
+) -> Stage:
     return task_stage(
         "wex-1",
         "/do/0/fetch",
@@ -84,7 +89,7 @@ def _stage(status: str, started_at: datetime | None = STARTED, completed_at: dat
         3,
         input="in",
         output="out",
-        error=None,
+        error=error,
         started_at=started_at,
         completed_at=completed_at,
         redact=_redact,
@@ -125,19 +130,7 @@ def test_a_stage_drops_the_output_of_a_task_that_faulted_or_was_cancelled(status
 
 
 def test_a_stage_keeps_the_error() -> None:
-    stage = task_stage(
-        "wex-1",
-        "/do/0/fetch",
-        "faulted",
-        0,
-        input=None,
-        output=None,
-        error=PROBLEM,
-        started_at=STARTED,
-        completed_at=ENDED,
-        redact=_redact,
-    )
-    assert stage.error == PROBLEM
+    assert _stage("faulted", error=PROBLEM).error == PROBLEM
 
 
 def test_a_decision_is_journalled_and_kept_as_a_row() -> None:
