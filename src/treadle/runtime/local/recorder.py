@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from treadle.engine import Decision, Phase, TaskEvent, WorkflowError
 from treadle.runtime.local.replay import IdentityCounter, Replay
+from treadle.runtime.records import decision_data, decision_row, task_data, task_keys, task_stage, task_status
 from treadle.store import Decision as DecisionRow
 from treadle.store import Stage
 
@@ -101,47 +102,37 @@ class Recorder:
             return
         status = event.status
         type = "task." + status
-        data: dict[str, Any] = {
-            "name": event.name,
-            "path": event.path,
-            "position": event.position,
-            "attempt": event.attempt,
-        }
-        recorded_at = self._recorded_at(type, data)
+        keys = task_keys(event.name, event.path, event.position, event.attempt)
+        recorded_at = self._recorded_at(type, keys)
         at = recorded_at or datetime.now(UTC)
         slot = (event.position, event.attempt)
         if status == "started":
             self._started[slot] = (at, event.input)
-            self._status(event, "running", at, None)
+            self._status(keys, "running", at, None)
             if recorded_at is None:
-                data["input"] = self.redact(event.input)
-                self.sink.journal(type, data)
+                self.sink.journal(type, task_data(keys, status, event.input, None, None, self.redact))
             return
         error = event.error.to_problem() if event.error is not None else None
         started_at, _ = self._started.pop(slot, (at, None))
-        self._status(event, status, started_at, at, error)
+        self._status(keys, status, started_at, at, error)
         if recorded_at is not None:
             return
-        if status == "completed":
-            data["output"] = self.redact(event.output)
-        elif status == "faulted":
-            data["error"] = error
-        self.sink.journal(type, data)
+        self.sink.journal(type, task_data(keys, status, event.input, event.output, error, self.redact))
         runs = self.replay.runs
         iteration = runs[event.path]
         runs[event.path] = iteration + 1
         self.sink.stage(
-            Stage(
-                execution_id=self.sink.execution_id,
-                node=event.path,
-                status=status,
-                iteration=iteration,
-                input=self.redact(event.input),
-                output=self.redact(event.output) if status in ("completed", "skipped") else None,
+            task_stage(
+                self.sink.execution_id,
+                event.path,
+                status,
+                iteration,
+                input=event.input,
+                output=event.output,
                 error=error,
                 started_at=started_at,
                 completed_at=at,
-                duration_ms=(at - started_at).total_seconds() * 1000.0,
+                redact=self.redact,
             )
         )
 
@@ -149,28 +140,14 @@ class Recorder:
         """Journal the decision and keep its row."""
         if self.detached:
             return
-        data = {
-            "from": decision.from_node,
-            "to": decision.to_node,
-            "case": decision.case,
-            "result": decision.result,
-            "reason": decision.reason,
-        }
+        data = decision_data(
+            decision.from_node, decision.to_node, decision.case, decision.result, decision.reason
+        )
         if self._recorded_at("decision", data) is not None:
             return
         at = datetime.now(UTC)
         self.sink.journal("decision", data)
-        self.sink.decision(
-            DecisionRow(
-                execution_id=self.sink.execution_id,
-                from_node=decision.from_node,
-                to_node=decision.to_node,
-                case_name=decision.case,
-                result=decision.result,
-                reason=decision.reason,
-                at=at,
-            )
-        )
+        self.sink.decision(decision_row(self.sink.execution_id, data, at))
 
     def _recorded_at(self, type: str, data: dict[str, Any]) -> datetime | None:
         """When the journal recorded this observation, None if it did not."""
@@ -191,19 +168,11 @@ class Recorder:
 
     def _status(
         self,
-        event: TaskEvent,
+        keys: dict[str, Any],
         phase: str,
         started_at: datetime,
         completed_at: datetime | None,
         error: dict[str, Any] | None = None,
     ) -> None:
-        self.tasks[event.path] = {
-            "name": event.name,
-            "path": event.path,
-            "phase": phase,
-            "attempt": event.attempt + 1,
-            "started_at": started_at,
-            "completed_at": completed_at,
-            "error": error,
-        }
+        self.tasks[keys["path"]] = task_status(keys, phase, started_at, completed_at, error)
         self.sink.status_changed()

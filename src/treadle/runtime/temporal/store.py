@@ -38,6 +38,7 @@ from treadle.resources.phases import TERMINAL
 from treadle.runtime.loading import load_run
 from treadle.runtime.local.recorder import redactor
 from treadle.runtime.local.transitions import record_status
+from treadle.runtime.records import decision_data, decision_row, task_data, task_keys, task_stage, task_status
 from treadle.runtime.temporal.messages import ProgressBatch
 from treadle.store import Decision, JournalEntry, Stage, Transaction
 
@@ -209,72 +210,38 @@ class _Projection:
     def _task(self, event: Mapping[str, Any]) -> None:
         status = event["status"]
         started_at, completed_at = _time(event.get("started_at")), _time(event.get("completed_at"))
-        data: dict[str, Any] = {
-            "name": event["name"],
-            "path": event["path"],
-            "position": event["position"],
-            "attempt": event["attempt"],
-        }
+        keys = task_keys(event["name"], event["path"], event["position"], event["attempt"])
         error = event.get("error")
         path = event["path"]
-        self._tasks[path] = {
-            "name": event["name"],
-            "path": path,
-            "phase": status,
-            "attempt": event["attempt"] + 1,
-            "started_at": started_at,
-            "completed_at": completed_at,
-            "error": error,
-        }
+        self._tasks[path] = task_status(keys, status, started_at, completed_at, error)
+        input, output = event.get("input"), event.get("output")
         if status == "running":
-            data["input"] = self.redact(event.get("input"))
+            data = task_data(keys, "started", input, None, None, self.redact)
             self.entries.append(JournalEntry("task.started", data, started_at))
             return
-        if status == "completed":
-            data["output"] = self.redact(event.get("output"))
-        elif status == "faulted":
-            data["error"] = error
+        data = task_data(keys, status, input, output, error, self.redact)
         self.entries.append(JournalEntry("task." + status, data, completed_at))
         iteration = self.runs.get(path, 0)
         self.runs[path] = iteration + 1
-        duration = (
-            (completed_at - started_at).total_seconds() * 1000.0
-            if started_at is not None and completed_at is not None
-            else None
-        )
         self.stages.append(
-            Stage(
-                execution_id=self.execution_id,
-                node=path,
-                status=status,
-                iteration=iteration,
-                input=self.redact(event.get("input")),
-                output=self.redact(event.get("output")) if status in ("completed", "skipped") else None,
+            task_stage(
+                self.execution_id,
+                path,
+                status,
+                iteration,
+                input=input,
+                output=output,
                 error=error,
                 started_at=started_at,
                 completed_at=completed_at,
-                duration_ms=duration,
+                redact=self.redact,
             )
         )
 
     def _decision(self, event: Mapping[str, Any]) -> None:
-        data = {
-            "from": event["from_node"],
-            "to": event["to_node"],
-            "case": event["case"],
-            "result": event["result"],
-            "reason": event["reason"],
-        }
+        data = decision_data(
+            event["from_node"], event["to_node"], event["case"], event["result"], event["reason"]
+        )
         at = _time(event.get("at")) or datetime.now(UTC)
         self.entries.append(JournalEntry("decision", data, at))
-        self.decisions.append(
-            Decision(
-                execution_id=self.execution_id,
-                from_node=event["from_node"],
-                to_node=event["to_node"],
-                case_name=event["case"],
-                result=event["result"],
-                reason=event["reason"],
-                at=at,
-            )
-        )
+        self.decisions.append(decision_row(self.execution_id, data, at))

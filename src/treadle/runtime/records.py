@@ -1,0 +1,165 @@
+"""What a task or decision notification becomes in a run's records, the same for both durable runtimes.
+
+The local recorder (`treadle.runtime.local.recorder`) and the Temporal progress projection
+(`treadle.runtime.temporal.store`) receive the engine's notifications in different shapes
+(engine events, serialized progress events) and at different times, but must record the
+same run the same way, since people read both through the same API. This module owns that
+projection:
+
+- the data of the journal entries `task.<status>` and `decision` (the live event stream);
+- the `status.tasks[]` entry of a task;
+- the `Stage` of a task run that ended and the `Decision` row of a branch taken.
+
+Everything here is pure: the runtimes decide when to record, what was recorded already
+and where it goes. Snapshots (inputs, outputs) pass through the run's `redact` function,
+so no caller can forget it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+from treadle.store import Decision, Stage
+
+__all__ = ["decision_data", "decision_row", "task_data", "task_keys", "task_stage", "task_status"]
+
+#: Task statuses whose stage keeps the task's output (a faulted or cancelled task has none).
+_WITH_OUTPUT = frozenset({"completed", "skipped"})
+
+
+def task_keys(name: str, path: str, position: str, attempt: int) -> dict[str, Any]:
+    """The keys every `task.*` journal entry has: which task, where in the run, which attempt.
+
+    A replay identifies a journalled observation by these alone, before any snapshot is
+    redacted.
+
+    Args:
+        name: the task's name.
+        path: its JSON pointer in the document.
+        position: where in the run (the pointer plus `[i]` per enclosing `for` iteration).
+        attempt: the retry attempt, from 0.
+    """
+    return {"name": name, "path": path, "position": position, "attempt": attempt}
+
+
+def task_data(
+    keys: Mapping[str, Any],
+    status: str,
+    input: Any,
+    output: Any,
+    error: dict[str, Any] | None,
+    redact: Callable[[Any], Any],
+) -> dict[str, Any]:
+    """The data of the journal entry `task.<status>`: `keys` and what the status shows.
+
+    Args:
+        keys: see `task_keys`.
+        status: "started", "completed", "faulted", "skipped" or "cancelled".
+        input: the task's input, kept (redacted) when it started.
+        output: its output, kept (redacted) when it completed.
+        error: its problem object, kept when it faulted.
+        redact: the run's redaction of secret values.
+    """
+    data = dict(keys)
+    if status == "started":
+        data["input"] = redact(input)
+    elif status == "completed":
+        data["output"] = redact(output)
+    elif status == "faulted":
+        data["error"] = error
+    return data
+
+
+def task_status(
+    keys: Mapping[str, Any],
+    phase: str,
+    started_at: datetime | None,
+    completed_at: datetime | None,
+    error: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """The task's entry of `status.tasks[]`; its attempt counts from 1, for people.
+
+    Args:
+        keys: see `task_keys`.
+        phase: "running" once started, then the status it ended with.
+        started_at: when it started.
+        completed_at: when it ended, None while it runs.
+        error: its problem object when it faulted.
+    """
+    return {
+        "name": keys["name"],
+        "path": keys["path"],
+        "phase": phase,
+        "attempt": keys["attempt"] + 1,
+        "started_at": started_at,
+        "completed_at": completed_at,
+        "error": error,
+    }
+
+
+def task_stage(
+    execution_id: str,
+    path: str,
+    status: str,
+    iteration: int,
+    *,
+    input: Any,
+    output: Any,
+    error: dict[str, Any] | None,
+    started_at: datetime | None,
+    completed_at: datetime | None,
+    redact: Callable[[Any], Any],
+) -> Stage:
+    """The stage of a task run that ended.
+
+    Args:
+        execution_id: the run's execution.
+        path: the task's JSON pointer (the stage's node).
+        status: how it ended.
+        iteration: how many runs of the same path were staged before this one.
+        input: the task's input (redacted).
+        output: its output, kept (redacted) when it completed or was skipped.
+        error: its problem object.
+        started_at: when it started, if known.
+        completed_at: when it ended, if known.
+        redact: the run's redaction of secret values.
+    """
+    duration_ms = (
+        (completed_at - started_at).total_seconds() * 1000.0
+        if started_at is not None and completed_at is not None
+        else None
+    )
+    return Stage(
+        execution_id=execution_id,
+        node=path,
+        status=status,
+        iteration=iteration,
+        input=redact(input),
+        output=redact(output) if status in _WITH_OUTPUT else None,
+        error=error,
+        started_at=started_at,
+        completed_at=completed_at,
+        duration_ms=duration_ms,
+    )
+
+
+def decision_data(
+    from_node: str, to_node: str | None, case: str | None, result: Any, reason: str
+) -> dict[str, Any]:
+    """The data of a `decision` journal entry: from which task to where, by which case and why."""
+    return {"from": from_node, "to": to_node, "case": case, "result": result, "reason": reason}
+
+
+def decision_row(execution_id: str, data: Mapping[str, Any], at: datetime) -> Decision:
+    """The decision row of the branch whose journal data (see `decision_data`) is `data`."""
+    return Decision(
+        execution_id=execution_id,
+        from_node=data["from"],
+        to_node=data["to"],
+        case_name=data["case"],
+        result=data["result"],
+        reason=data["reason"],
+        at=at,
+    )
