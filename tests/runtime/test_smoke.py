@@ -114,3 +114,37 @@ async def test_observations_without_an_effect_after_them_are_written_within_the_
         assert ("phase", None) not in seen[1:]  # still running: only the first `running` entry
         execution = await runtime.wait(eid, timeout=20)
     assert execution.status.phase == "completed"
+
+
+async def test_records_redact_secrets_as_treadle_run_does(service: ResourceService, store: Store) -> None:
+    """In keys too, a longer secret before a shorter one inside it, numbers when equal."""
+    doc = document(
+        [
+            {
+                "echo": {
+                    "set": {
+                        "greeting": '${ "hi " + $secrets.long }',
+                        "keyed": "${ {($secrets.long): 1} }",
+                        "pin": "${ $secrets.pin }",
+                    }
+                }
+            }
+        ]
+    )
+    secret = {"is_secret": True}
+    runtime_env = {
+        "short": {"value": "pass", **secret},
+        "long": {"value": "password-1", **secret},
+        "pin": {"value": 123456, **secret},
+    }
+    execution_id = create_execution(service, create_workflow(service, doc), {}, runtime_env=runtime_env)
+    async with running(service) as runtime:
+        runtime.wake()
+        execution = await wait_for(service, execution_id)
+    redacted = {"greeting": "hi ***", "keyed": {"***": 1}, "pin": "***"}
+    assert execution.status.output == redacted
+    with store.begin(write=False) as tx:
+        journal = tx.journal.read(execution_id)
+        (stage,) = tx.stages.list(execution_id)
+    assert stage.output == redacted
+    assert [e.data["output"] for e in journal if e.type == "task.completed"] == [redacted]

@@ -21,7 +21,7 @@ from treadle.resources import (
 from treadle.resources.steps import from_row
 from treadle.store import JournalEvent, Row, Transaction
 
-__all__ = ["LoadedRun", "RunRows", "build_run", "load_run", "loaded_run", "read_runs", "secret_strings"]
+__all__ = ["LoadedRun", "RunRows", "build_run", "load_run", "loaded_run", "read_runs"]
 
 
 @dataclass
@@ -30,7 +30,8 @@ class LoadedRun:
 
     execution: WorkflowExecution
     secrets: dict[str, Any]
-    secret_values: list[str]
+    #: The values of its `is_secret` entries, whose leaves are redacted from its records.
+    secret_values: list[Any]
 
 
 @dataclass
@@ -96,26 +97,15 @@ def loaded_run(
     maps.append(execution.spec.runtime_env)
     maps.extend(context.spec.data for context in contexts)
     values: dict[str, Any] = {}
-    secret_values: list[str] = []
+    secret_values: list[Any] = []
     for entries in maps:
         for name, entry in entries.items():
             values[name] = entry.value
             if entry.is_secret:
-                secret_values.extend(secret_strings(entry.value))
+                secret_values.append(entry.value)
     return LoadedRun(execution, values, secret_values)
 
 
 def load_run(service: ResourceService, tx: Transaction, execution_id: str) -> LoadedRun | None:
     """The execution with its secrets, read in `tx`; None if it does not exist."""
     return build_run(service, read_runs(tx, [execution_id]), execution_id)
-
-
-def secret_strings(value: Any) -> list[str]:
-    """The strings inside a secret value worth redacting (shorter ones would mask noise)."""
-    if isinstance(value, str):
-        return [value] if len(value) >= 3 else []
-    if isinstance(value, dict):
-        return [s for item in value.values() for s in secret_strings(item)]
-    if isinstance(value, list):
-        return [s for item in value for s in secret_strings(item)]
-    return []

@@ -1,13 +1,14 @@
 """Keeping secret values out of what people see: outputs, records, logs, errors.
 
-A `Redactor` knows a run's secret values (every string leaf of `$secrets`) and replaces
-each occurrence inside strings with `***`. Short values are skipped: redacting "1" or
+A `Redactor` knows a run's secret values (every string leaf of `$secrets` for `treadle
+run`; of the `is_secret` entries for the durable runtimes) and replaces each occurrence
+inside strings (and keys) with `***`, longer values first. Short values are skipped: redacting "1" or
 "no" everywhere would mangle ordinary data and protect nothing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 __all__ = ["REDACTED", "Redactor"]
@@ -36,6 +37,12 @@ class Redactor:
         # Longest first, so a secret containing another is replaced whole.
         values = {leaf for leaf in _string_leaves(dict(secrets)) if len(leaf) >= _MIN_SECRET_LENGTH}
         self._values = sorted(values, key=len, reverse=True)
+
+    @classmethod
+    def of_values(cls, values: Iterable[Any]) -> Redactor:
+        """A redactor of these secret values (strings, numbers, or JSON-like data whose
+        leaves are all secret): the durable runtimes' `is_secret` entries."""
+        return cls({str(index): value for index, value in enumerate(values)})
 
     def __bool__(self) -> bool:
         return bool(self._values)

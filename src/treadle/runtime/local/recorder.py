@@ -24,30 +24,7 @@ from treadle.runtime.records import decision_data, decision_row, task_data, task
 from treadle.store import Decision as DecisionRow
 from treadle.store import Stage
 
-__all__ = ["Recorder", "redactor"]
-
-REDACTED = "***"
-
-
-def redactor(secrets: list[str]) -> Callable[[Any], Any]:
-    """A function replacing every secret string inside a JSON-like value with `***`."""
-    values = [s for s in secrets if s]
-    if not values:
-        return lambda value: value
-
-    def redact(value: Any) -> Any:
-        if isinstance(value, str):
-            for secret in values:
-                if secret in value:
-                    value = value.replace(secret, REDACTED)
-            return value
-        if isinstance(value, dict):
-            return {k: redact(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [redact(v) for v in value]
-        return value
-
-    return redact
+__all__ = ["Recorder"]
 
 
 class _Sink(Protocol):
@@ -91,7 +68,8 @@ class Recorder:
         # Journalled observations the engine has not repeated yet: once none is left, no
         # identity can be found any more (each is unique), so a live run counts none.
         self._unmatched = len(replay.recorded)
-        self._started: dict[tuple[str, int], tuple[datetime, Any]] = {}
+        #: When each task running now started, by (position, attempt).
+        self._started: dict[tuple[str, int], datetime] = {}
 
     def on_phase(self, phase: Phase, error: WorkflowError | None = None) -> None:
         """Phases are the run's to record (it knows about unloading and waking)."""
@@ -107,13 +85,13 @@ class Recorder:
         at = recorded_at or datetime.now(UTC)
         slot = (event.position, event.attempt)
         if status == "started":
-            self._started[slot] = (at, event.input)
+            self._started[slot] = at
             self._status(keys, "running", at, None)
             if recorded_at is None:
                 self.sink.journal(type, task_data(keys, status, event.input, None, None, self.redact))
             return
         error = event.error.to_problem() if event.error is not None else None
-        started_at, _ = self._started.pop(slot, (at, None))
+        started_at = self._started.pop(slot, at)
         self._status(keys, status, started_at, at, error)
         if recorded_at is not None:
             return

@@ -29,9 +29,10 @@ from treadle.resources import WorkflowExecution
 from treadle.resources.phases import TERMINAL
 from treadle.runtime.loading import LoadedRun, build_run, read_runs
 from treadle.runtime.local.journal import JournalEffects
-from treadle.runtime.local.recorder import Recorder, redactor
+from treadle.runtime.local.recorder import Recorder
 from treadle.runtime.local.replay import EFFECT, Replay
 from treadle.runtime.local.writer import Batch, Grouped
+from treadle.runtime.redaction import Redactor
 from treadle.store import Claim, Decision, Stage, Transaction
 
 if TYPE_CHECKING:
@@ -72,7 +73,7 @@ class Loaded:
     workflow: Workflow
     replay: Replay
     secrets: dict[str, Any]
-    secret_values: list[str]
+    secret_values: list[Any]
 
     @classmethod
     def created(cls, worker: Worker, run: LoadedRun) -> Loaded:
@@ -150,7 +151,7 @@ class ExecutionRun:
             return
         self.next_seq = loaded.replay.last_seq
         self.write_behind = loaded.execution.spec.durability == "async"
-        self._redact = redactor(loaded.secret_values)
+        self._redact = Redactor.of_values(loaded.secret_values).value
         if self.lost:
             return
         if self.detach_state is not None:

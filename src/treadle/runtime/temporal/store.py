@@ -36,9 +36,9 @@ from treadle.resources import (
 )
 from treadle.resources.phases import TERMINAL
 from treadle.runtime.loading import load_run
-from treadle.runtime.local.recorder import redactor
 from treadle.runtime.local.transitions import record_status
 from treadle.runtime.records import decision_data, decision_row, task_data, task_keys, task_stage, task_status
+from treadle.runtime.redaction import Redactor
 from treadle.runtime.temporal.messages import ProgressBatch
 from treadle.store import Decision, JournalEntry, Stage, Transaction
 
@@ -107,7 +107,7 @@ class StoreProgressSink:
         redact = self._redactors.get(execution_id)
         if redact is None:
             loaded = load_run(self.service, tx, execution_id)
-            redact = redactor(loaded.secret_values if loaded is not None else [])
+            redact = Redactor.of_values(loaded.secret_values if loaded is not None else []).value
             if len(self._redactors) > 10_000:
                 self._redactors.clear()
             self._redactors[execution_id] = redact
