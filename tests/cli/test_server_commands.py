@@ -184,6 +184,10 @@ def test_start_and_wait_until_they_end(server: ServerProcess) -> None:
     for execution_id in behind.stdout.split():
         run = json.loads(server.treadle("get", "execution", execution_id, "-o", "json").stdout)
         assert run["spec"]["durability"] == "async" and run["status"]["output"]["greeting"]
+    one = server.treadle("start", "hello", "--durability", "async", "--wait")
+    assert one.returncode == 0, one.stderr
+    run = json.loads(server.treadle("get", "execution", one.stdout.strip(), "-o", "json").stdout)
+    assert run["spec"]["durability"] == "async"
     unknown = server.treadle("start", "hello", "--durability", "later")
     assert unknown.returncode == 2 and "--durability" in unknown.stderr
 

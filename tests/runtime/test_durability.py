@@ -28,9 +28,9 @@ async def durability_increment(x: int) -> int:
     return x + 1
 
 
-def _chain(steps: int = STEPS) -> dict[str, Any]:
+def _chain(steps: int = STEPS, name: str = "chain") -> dict[str, Any]:
     calls = [{f"s{i}": {"call": "durability_increment", "with": {"x": "${ . }"}}} for i in range(steps)]
-    return document(calls, name="chain")
+    return document(calls, name=name)
 
 
 def _records(store: Store, execution_id: str) -> tuple[list[Any], list[Any]]:
@@ -48,8 +48,7 @@ async def _run(service: ResourceService, runtime: LocalRuntime, workflow_id: str
 
 async def test_an_async_run_records_what_a_sync_run_records(service: ResourceService, store: Store) -> None:
     sync_id = create_workflow(service, _chain())
-    async_id = create_workflow(service, {**_chain(), "document": {**_chain()["document"], "name": "chain2"}},
-                               durability="async")  # fmt: skip
+    async_id = create_workflow(service, _chain(name="chain-async"), durability="async")
     async with running(service) as runtime:
         writer = runtime.worker.writer
 

@@ -2,8 +2,8 @@
 
 A `Redactor` knows a run's secret values (every string leaf of `$secrets` for `treadle
 run`; of the `is_secret` entries for the durable runtimes) and replaces each occurrence
-inside strings (and keys) with `***`, longer values first. Short values are skipped: redacting "1" or
-"no" everywhere would mangle ordinary data and protect nothing.
+inside strings (and keys) with `***`, longer values first. Short values are skipped:
+redacting "1" or "no" everywhere would mangle ordinary data and protect nothing.
 """
 
 from __future__ import annotations

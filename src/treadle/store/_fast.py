@@ -196,7 +196,7 @@ class RawAppender:
             # Checkpoints copy the WAL into the database file (milliseconds): the owner
             # asks another connection to run them instead (`checkpoint`).
             connection.execute("PRAGMA wal_autocheckpoint=0")
-        self._records = _Records(engine)
+        self._records = _records_of(engine)
 
     def append(
         self,
@@ -265,7 +265,7 @@ class PostgresAppender:
     def __init__(self, engine: Engine) -> None:
         self._proxy = _detached_connection(engine)
         self.connection: Any = self._proxy.dbapi_connection
-        self._records = _Records(engine)
+        self._records = _records_of(engine)
 
     def append(
         self,

@@ -274,7 +274,8 @@ class Writer:
                         [decision for batch in batches for decision in batch.decisions],
                     )
                 except Exception:
-                    # Rolled back: redone through SQLAlchemy, whose errors the runs expect.
+                    # Rolled back: redone on a pooled connection (this one may be broken),
+                    # then batch by batch if it fails again.
                     self._drop_appender()
                     self._commit(batches)
             else:
