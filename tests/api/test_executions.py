@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 
 from tests.api.conftest import assert_problem, create_workflow
 from treadle.resources import ResourceService
-from treadle.store import Decision, Stage
+from treadle.store import JournalEntry
 
 
 @pytest.fixture
@@ -89,13 +89,28 @@ def test_get_by_slug_update_and_delete(api: httpx.Client, workflow: dict) -> Non
 def test_stages_and_decisions(api: httpx.Client, service: ResourceService, workflow: dict) -> None:
     rid = str(start(api, workflow_id=workflow["metadata"]["id"])["metadata"]["id"])
     now = datetime.now(UTC)
+    greet = {"name": "greet", "path": "/do/0/greet", "position": "/do/0/greet", "attempt": 0}
+    decided = {
+        "from": "/do/1/classify",
+        "to": "/do/2/shout",
+        "case": "short",
+        "result": True,
+        "reason": "when",
+    }
     with service.store.begin() as tx:
-        tx.stages.append(
-            [Stage(rid, "/do/0/greet", "completed", output={"g": 1}, started_at=now, duration_ms=2.5)]
+        tx.journal.append(
+            rid,
+            [
+                JournalEntry("task.started", {**greet, "input": {}}, now),
+                JournalEntry(
+                    "task.completed", {**greet, "output": {"g": 1}}, now + timedelta(milliseconds=2.5)
+                ),
+                JournalEntry("decision", decided, now),
+            ],
         )
-        tx.decisions.append([Decision(rid, "/do/1/classify", "/do/2/shout", "short", True, "when matched")])
     stages = api.get(f"/v1/workflow-executions/{rid}/stages").json()
     assert stages["total"] == 1 and stages["items"][0]["node"] == "/do/0/greet"
+    assert stages["items"][0]["output"] == {"g": 1}
     assert stages["items"][0]["duration_ms"] == 2.5
     decisions = api.get(f"/v1/workflow-executions/{rid}/decisions").json()
     assert decisions["items"][0]["case_name"] == "short" and decisions["items"][0]["to_node"] == "/do/2/shout"

@@ -13,7 +13,7 @@ import pytest
 from tests.api.conftest import Serve, assert_problem, create_workflow
 from treadle.api.logging import JsonFormatter, TextFormatter, request_id
 from treadle.resources import ResourceService
-from treadle.store import Stage
+from treadle.store import JournalEntry
 
 
 class StubRuntime:
@@ -70,8 +70,17 @@ def test_metrics(api: httpx.Client, service: ResourceService) -> None:
     started = datetime.now(UTC) - timedelta(seconds=2)
     service.update_execution_status(rid, {"phase": "running", "started_at": started.isoformat()})
     service.update_execution_status(rid, {"phase": "completed"})
+    greet = {"name": "greet", "path": "/do/0/greet", "position": "/do/0/greet", "attempt": 0}
+    skip = {"name": "maybe", "path": "/do/1/maybe", "position": "/do/1/maybe", "attempt": 0}
     with service.store.begin() as tx:
-        tx.stages.append([Stage(rid, "/do/0/greet", "completed", duration_ms=30.0)])
+        tx.journal.append(
+            rid,
+            [
+                JournalEntry("task.started", greet, started),
+                JournalEntry("task.completed", greet, started + timedelta(milliseconds=30)),
+                JournalEntry("task.skipped", skip, started),
+            ],
+        )
     response = api.get("/metrics")
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
     text = response.text
@@ -79,6 +88,9 @@ def test_metrics(api: httpx.Client, service: ResourceService) -> None:
     assert 'treadle_executions{phase="completed"} 1.0' in text
     assert "treadle_queue_depth 1.0" in text
     assert 'treadle_task_duration_seconds_count{status="completed"} 1.0' in text
+    assert 'treadle_task_duration_seconds_bucket{le="0.05",status="completed"} 1.0' in text
+    assert 'treadle_task_duration_seconds_bucket{le="0.01",status="completed"} 0.0' in text
+    assert 'treadle_task_duration_seconds_bucket{le="0.001",status="skipped"} 1.0' in text
     assert 'treadle_execution_duration_seconds_count{phase="completed"} 1.0' in text
     assert 'treadle_execution_duration_seconds_bucket{le="1.0",phase="completed"} 0.0' in text
     assert 'route="/v1/workflows/{id}",status="404"' in text

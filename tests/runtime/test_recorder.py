@@ -8,8 +8,8 @@ from typing import Any
 from treadle.engine import Decision, TaskEvent
 from treadle.runtime.local.recorder import Recorder
 from treadle.runtime.local.replay import Replay
-from treadle.store import Decision as DecisionRow
-from treadle.store import JournalEvent, Stage
+from treadle.store import JournalEvent
+from treadle.store._projections import stages_from
 
 THEN = datetime(2025, 1, 1, tzinfo=UTC)
 
@@ -19,17 +19,9 @@ class Sink:
 
     def __init__(self) -> None:
         self.entries: list[tuple[str, Any]] = []
-        self.stages: list[Stage] = []
-        self.decisions: list[DecisionRow] = []
 
-    def journal(self, type: str, data: Any) -> None:
+    def journal(self, type: str, data: Any, at: datetime) -> None:
         self.entries.append((type, data))
-
-    def stage(self, stage: Stage) -> None:
-        self.stages.append(stage)
-
-    def decision(self, decision: DecisionRow) -> None:
-        self.decisions.append(decision)
 
     def status_changed(self) -> None:
         pass
@@ -47,15 +39,14 @@ def test_a_replay_writes_only_what_the_journal_does_not_have() -> None:
     # A `then` loop ran /do/0/a twice before the crash, and decided once.
     started = {"position": "/do/0/a", "attempt": 0, "path": "/do/0/a"}
     choice = {"from": "/do/0/a", "to": "/do/0/a", "case": "again", "reason": "when"}
-    replay = Replay.build(
-        _journal(
-            ("task.started", started),
-            ("task.completed", started),
-            ("decision", choice),
-            ("task.started", started),
-            ("task.completed", started),
-        )
-    )
+    before: list[tuple[str, dict[str, Any]]] = [
+        ("task.started", started),
+        ("task.completed", started),
+        ("decision", choice),
+        ("task.started", started),
+        ("task.completed", started),
+    ]
+    replay = Replay.build(_journal(*before))
     sink = Sink()
     recorder = Recorder(sink, replay, lambda value: value)
     again = Decision("/do/0/a", "/do/0/a", "again", True, "when")
@@ -64,14 +55,14 @@ def test_a_replay_writes_only_what_the_journal_does_not_have() -> None:
             recorder.on_decision(event)
         else:
             recorder.on_task(event)
-    assert sink.entries == [] and sink.stages == [] and sink.decisions == []
+    assert sink.entries == []
     assert recorder.tasks["/do/0/a"]["started_at"] == THEN  # the times recorded then
     # Live from here: the third pass and the decision before it are new.
     recorder.on_decision(again)
     recorder.on_task(_task("started"))
     recorder.on_task(_task("completed"))
     assert [type for type, _ in sink.entries] == ["decision", "task.started", "task.completed"]
-    assert [stage.iteration for stage in sink.stages] == [2]
+    assert [stage.iteration for stage in stages_from("wex-1", _journal(*before, *sink.entries))] == [0, 1, 2]
 
 
 def test_an_observation_the_replay_skips_keeps_the_later_ones_recognised() -> None:

@@ -1,4 +1,5 @@
-"""The projection of task and decision notifications both durable runtimes record."""
+"""The projection of task and decision notifications both durable runtimes record, and the
+store's reading of it back as stages and decisions."""
 
 from __future__ import annotations
 
@@ -7,15 +8,9 @@ from typing import Any
 
 import pytest
 
-from treadle.runtime.records import (
-    decision_data,
-    decision_row,
-    task_data,
-    task_keys,
-    task_stage,
-    task_status,
-)
-from treadle.store import Decision, Stage
+from treadle.runtime.records import decision_data, task_data, task_keys, task_status
+from treadle.store import Decision, JournalEvent, Stage
+from treadle.store._projections import decisions_from, stages_from
 
 STARTED = datetime(2025, 1, 1, tzinfo=UTC)
 ENDED = STARTED + timedelta(milliseconds=1500)
@@ -42,7 +37,7 @@ def test_task_keys_name_the_task_its_position_and_attempt() -> None:
         ("started", {"input": {"redacted": "in"}}),
         ("completed", {"output": {"redacted": "out"}}),
         ("faulted", {"error": PROBLEM}),
-        ("skipped", {}),
+        ("skipped", {"input": {"redacted": "in"}, "output": {"redacted": "out"}}),
         ("cancelled", {}),
     ],
 )
@@ -76,64 +71,81 @@ def test_a_first_attempt_is_attempt_one() -> None:
     assert entry["completed_at"] is None
 
 
-def _stage(
-    status: str,
-    started_at: datetime | None = STARTED,
-    completed_at: datetime | None = ENDED,
-    error: dict[str, Any] | None = None,
-) -> Stage:
-    return task_stage(
+def _journal(*entries: tuple[str, dict[str, Any], datetime]) -> list[JournalEvent]:
+    return [
+        JournalEvent("wex-1", seq, type, data, at) for seq, (type, data, at) in enumerate(entries, start=1)
+    ]
+
+
+def _run(status: str) -> list[Stage]:
+    """A task run journalled as the runtimes journal it, read back as the store reads it."""
+    return stages_from(
         "wex-1",
-        "/do/0/fetch",
-        status,
-        3,
-        input="in",
-        output="out",
-        error=error,
-        started_at=started_at,
-        completed_at=completed_at,
-        redact=_redact,
+        _journal(
+            ("task.started", task_data(_keys(), "started", "in", None, None, _redact), STARTED),
+            ("task." + status, task_data(_keys(), status, "in", "out", PROBLEM, _redact), ENDED),
+        ),
     )
 
 
 def test_a_stage_lasts_from_start_to_end() -> None:
-    stage = _stage("completed")
-    assert (stage.execution_id, stage.node, stage.status, stage.iteration) == (
+    [stage] = _run("completed")
+    assert (stage.execution_id, stage.node, stage.status, stage.iteration, stage.id) == (
         "wex-1",
         "/do/0/fetch",
         "completed",
-        3,
+        0,
+        2,
     )
     assert (stage.started_at, stage.completed_at) == (STARTED, ENDED)
     assert stage.duration_ms == 1500.0
-
-
-@pytest.mark.parametrize(("started_at", "completed_at"), [(None, ENDED), (STARTED, None), (None, None)])
-def test_a_stage_without_both_times_has_no_duration(
-    started_at: datetime | None, completed_at: datetime | None
-) -> None:
-    assert _stage("completed", started_at, completed_at).duration_ms is None
-
-
-@pytest.mark.parametrize("status", ["completed", "skipped"])
-def test_a_stage_keeps_the_output_of_a_task_that_completed_or_was_skipped(status: str) -> None:
-    stage = _stage(status)
     assert stage.input == {"redacted": "in"}
     assert stage.output == {"redacted": "out"}
 
 
+def test_a_skipped_task_has_no_start_and_keeps_its_input_and_output() -> None:
+    entry = task_data(_keys(), "skipped", "in", "in", None, _redact)
+    [stage] = stages_from("wex-1", _journal(("task.skipped", entry, ENDED)))
+    assert (stage.status, stage.input, stage.output) == ("skipped", {"redacted": "in"}, {"redacted": "in"})
+    assert (stage.started_at, stage.completed_at, stage.duration_ms) == (ENDED, ENDED, 0.0)
+
+
 @pytest.mark.parametrize("status", ["faulted", "cancelled"])
 def test_a_stage_drops_the_output_of_a_task_that_faulted_or_was_cancelled(status: str) -> None:
-    stage = _stage(status)
+    [stage] = _run(status)
     assert stage.input == {"redacted": "in"}
     assert stage.output is None
 
 
 def test_a_stage_keeps_the_error() -> None:
-    assert _stage("faulted", error=PROBLEM).error == PROBLEM
+    assert _run("faulted")[0].error == PROBLEM
 
 
-def test_a_decision_is_journalled_and_kept_as_a_row() -> None:
+def test_iterations_count_the_earlier_runs_of_a_task_path() -> None:
+    def run(position: str, attempt: int, at: datetime) -> list[tuple[str, dict[str, Any], datetime]]:
+        keys = task_keys("fetch", "/do/0/fetch", position, attempt)
+        return [
+            ("task.started", task_data(keys, "started", position, None, None, _redact), at),
+            ("task.completed", task_data(keys, "completed", None, position, None, _redact), at),
+        ]
+
+    journal = _journal(
+        *run("/do/0/fetch[0]", 0, STARTED), *run("/do/0/fetch[1]", 0, ENDED), *run("/do/0/fetch[1]", 1, ENDED)
+    )
+    stages = stages_from("wex-1", journal)
+    assert [(s.iteration, s.input) for s in stages] == [
+        (0, {"redacted": "/do/0/fetch[0]"}),
+        (1, {"redacted": "/do/0/fetch[1]"}),
+        (2, {"redacted": "/do/0/fetch[1]"}),
+    ]
+
+
+def test_a_task_still_running_has_no_stage() -> None:
+    started = task_data(_keys(), "started", "in", None, None, _redact)
+    assert stages_from("wex-1", _journal(("task.started", started, STARTED))) == []
+
+
+def test_a_decision_is_journalled_and_read_back() -> None:
     data = decision_data("/do/0/check", "/do/1/big", "big", True, "${ .x > 1 }")
     assert data == {
         "from": "/do/0/check",
@@ -142,12 +154,14 @@ def test_a_decision_is_journalled_and_kept_as_a_row() -> None:
         "result": True,
         "reason": "${ .x > 1 }",
     }
-    assert decision_row("wex-1", data, ENDED) == Decision(
-        execution_id="wex-1",
-        from_node="/do/0/check",
-        to_node="/do/1/big",
-        case_name="big",
-        result=True,
-        reason="${ .x > 1 }",
-        at=ENDED,
-    )
+    assert decisions_from("wex-1", _journal(("decision", data, ENDED))) == [
+        Decision(
+            execution_id="wex-1",
+            from_node="/do/0/check",
+            to_node="/do/1/big",
+            case_name="big",
+            result=True,
+            reason="${ .x > 1 }",
+            at=ENDED,
+        )
+    ]

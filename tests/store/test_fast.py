@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import text
 
 from tests.store.rows import insert_executions
-from treadle.store import Decision, Stage, Store
+from treadle.store import Store
 from treadle.store._fast import Busy, PostgresAppender, RawAppender, raw_appends_supported
 
 NOW = datetime(2025, 1, 1, 12, 30, 0, 120_000, tzinfo=UTC)
@@ -41,26 +41,22 @@ def _appender(store: Store) -> RawAppender | PostgresAppender:
     return RawAppender(store.engine)
 
 
-def _records(execution_id: str) -> tuple[list[dict[str, Any]], list[Stage], list[Decision]]:
+def _records(execution_id: str) -> list[dict[str, Any]]:
+    """Journal rows, among them a task run's entries and a decision: its stage and decision
+    are read from them."""
     at = NOW.astimezone(timezone(timedelta(hours=2))) + timedelta(seconds=1)  # converted to UTC
-    journal = [
-        {
-            "execution_id": execution_id,
-            "seq": 1,
-            "type": "effect",
-            "data": {"key": "/do/0", "value": [1, "a"]},
-            "at": at,
-        },
-        {"execution_id": execution_id, "seq": 2, "type": "phase", "data": None, "at": at},
+    keys = {"name": "a", "path": "/do/0/a", "position": "/do/0/a", "attempt": 0}
+    entries: list[tuple[str, Any, datetime]] = [
+        ("task.started", {**keys, "input": {"x": 1}}, NOW),
+        ("effect", {"key": "/do/0", "value": [1, "a"]}, at),
+        ("task.faulted", {**keys, "error": {"status": 500}}, at),
+        ("decision", {"from": "/do/0", "to": "/do/2", "case": "even", "result": True, "reason": "r"}, at),
+        ("phase", None, at),
     ]
-    stages = [
-        Stage(
-            execution_id, "/do/0/a", "completed", input={"x": 1}, output=None, started_at=NOW, duration_ms=1.5
-        ),
-        Stage(execution_id, "/do/1/b", "faulted", iteration=2, error={"status": 500}, completed_at=at),
+    return [
+        {"execution_id": execution_id, "seq": seq, "type": type, "data": data, "at": when}
+        for seq, (type, data, when) in enumerate(entries, start=1)
     ]
-    decisions = [Decision(execution_id, "/do/0", "/do/2", case_name="even", result=True, at=NOW)]
-    return journal, stages, decisions
 
 
 def _read(store: Store, execution_id: str) -> tuple[Any, ...]:
@@ -78,21 +74,20 @@ def _read(store: Store, execution_id: str) -> tuple[Any, ...]:
 def test_raw_rows_read_back_as_sqlalchemy_rows(seeded: Store) -> None:
     appender = _appender(seeded)
     try:
-        appender.append(*_records("wex-raw"))
+        appender.append(_records("wex-raw"))
     finally:
         appender.close()
-    journal, stages, decisions = _records("wex-sa")
     with seeded.begin() as tx:
-        tx.runtime.append_journal(journal)
-        tx.stages.append(stages)
-        tx.decisions.append(decisions)
+        tx.runtime.append_journal(_records("wex-sa"))
     assert _read(seeded, "wex-raw") == _read(seeded, "wex-sa")
+    assert len(_read(seeded, "wex-raw")[1]) == 1  # the stage and the decision, read back
+    assert len(_read(seeded, "wex-raw")[2]) == 1
 
 
 def test_a_journal_row_without_data_stores_json_null(seeded: Store) -> None:
     appender = _appender(seeded)
     try:
-        appender.append([{"execution_id": "wex-raw", "seq": 1, "type": "phase", "at": NOW}], [], [])
+        appender.append([{"execution_id": "wex-raw", "seq": 1, "type": "phase", "at": NOW}])
     finally:
         appender.close()
     assert _read(seeded, "wex-raw")[0] == [(1, "phase", None, NOW)]
@@ -100,16 +95,16 @@ def test_a_journal_row_without_data_stores_json_null(seeded: Store) -> None:
 
 def test_a_seq_conflict_rolls_everything_back_and_the_appender_goes_on(seeded: Store) -> None:
     appender = _appender(seeded)
-    journal, stages, decisions = _records("wex-raw")
-    appender.append(journal[:1], [], [])
+    journal = _records("wex-raw")
+    appender.append(journal[:1])
     with pytest.raises((sqlite3.IntegrityError, psycopg.errors.UniqueViolation)):
-        appender.append(journal, stages, decisions)
+        appender.append(journal)
     assert len(_read(seeded, "wex-raw")[0]) == 1
     assert _read(seeded, "wex-raw")[1] == []
-    appender.append(journal[1:], stages, decisions)  # the same connection, a fresh transaction
+    appender.append(journal[1:])  # the same connection, a fresh transaction
     appender.close()
-    assert [entry[0] for entry in _read(seeded, "wex-raw")[0]] == [1, 2]
-    assert len(_read(seeded, "wex-raw")[1]) == 2
+    assert [entry[0] for entry in _read(seeded, "wex-raw")[0]] == [1, 2, 3, 4, 5]
+    assert len(_read(seeded, "wex-raw")[1]) == 1
 
 
 def test_a_held_write_lock_fails_fast_with_a_short_busy_timeout(sqlite_store: Store) -> None:
@@ -118,12 +113,12 @@ def test_a_held_write_lock_fails_fast_with_a_short_busy_timeout(sqlite_store: St
         tx.connection.exec_driver_sql("SELECT 1")  # BEGIN IMMEDIATE holds the write lock
         started = datetime.now(UTC)
         with pytest.raises(sqlite3.OperationalError):
-            appender.append(*_records("wex-raw"))
+            appender.append(_records("wex-raw"))
         assert datetime.now(UTC) - started < timedelta(milliseconds=500)
-    appender.append(*_records("wex-raw"))
+    appender.append(_records("wex-raw"))
     appender.checkpoint()
     appender.close()
-    assert len(_read(sqlite_store, "wex-raw")[0]) == 2
+    assert len(_read(sqlite_store, "wex-raw")[0]) == 5
 
 
 def test_writers_of_one_process_queue_on_the_stores_lock(sqlite_store: Store) -> None:
@@ -142,8 +137,8 @@ def test_writers_of_one_process_queue_on_the_stores_lock(sqlite_store: Store) ->
     holder.start()
     assert holding.wait(10)
     with pytest.raises(Busy):
-        eager.append(*_records("wex-raw"), wait=False)  # gives up at once: nothing written
-    waiter = threading.Thread(target=patient.append, args=_records("wex-raw"))
+        eager.append(_records("wex-raw"), wait=False)  # gives up at once: nothing written
+    waiter = threading.Thread(target=patient.append, args=(_records("wex-raw"),))
     waiter.start()
     waiter.join(0.05)
     assert waiter.is_alive()  # queued behind the transaction, not failed
@@ -153,7 +148,7 @@ def test_writers_of_one_process_queue_on_the_stores_lock(sqlite_store: Store) ->
     assert not waiter.is_alive()
     eager.close()
     patient.close()
-    assert len(_read(sqlite_store, "wex-raw")[0]) == 2
+    assert len(_read(sqlite_store, "wex-raw")[0]) == 5
 
 
 def test_postgresql_has_no_process_write_lock() -> None:

@@ -25,7 +25,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.store.rows import insert_executions
-from treadle.store import JournalEntry, Stage, Store, _json
+from treadle.store import JournalEntry, Store, _json
 from treadle.store._fast import RawAppender
 
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
@@ -287,16 +287,12 @@ def _stdlib_store(store: Store) -> Store:
 def _write(store: Store, execution_id: str, value: Any) -> Any:
     with store.begin() as tx:
         tx.journal.append(execution_id, [JournalEntry("effect", value)])
-        tx.stages.append([Stage(execution_id, "/do/0/a", "completed", input=value, output=[value])])
     return None
 
 
 def _read(store: Store, execution_id: str) -> Any:
     with store.begin(write=False) as tx:
         [event] = tx.journal.read(execution_id)
-        [stage] = tx.stages.list(execution_id)
-    assert repr(stage.input) == repr(event.data)
-    assert repr(stage.output) == repr([event.data])
     return event.data
 
 
@@ -354,26 +350,19 @@ def test_the_raw_sqlite_appender_encodes_as_sqlalchemy_did(tmp_path: Path) -> No
                 [
                     {"execution_id": "wex-raw", "seq": seq, "type": "effect", "data": value, "at": NOW}
                     for seq, value in enumerate(values, start=1)
-                ],
-                [Stage("wex-raw", "/do/0/a", "completed", input=value) for value in values],
-                [],
+                ]
             )
         finally:
             appender.close()
         with before.begin() as tx:
             tx.journal.append("wex-sa", [JournalEntry("effect", value) for value in values])
-            tx.stages.append([Stage("wex-sa", "/do/0/a", "completed", input=value) for value in values])
         for reader in (store, before):
             with reader.begin(write=False) as tx:
                 read = {
-                    id: (
-                        [repr(event.data) for event in tx.journal.read(id)],
-                        [repr(stage.input) for stage in tx.stages.list(id)],
-                    )
-                    for id in ("wex-raw", "wex-sa")
+                    id: [repr(event.data) for event in tx.journal.read(id)] for id in ("wex-raw", "wex-sa")
                 }
             assert read["wex-raw"] == read["wex-sa"]
-            assert len(read["wex-raw"][0]) == len(values)
+            assert len(read["wex-raw"]) == len(values)
     finally:
         before.dispose()
         store.dispose()

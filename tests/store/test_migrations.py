@@ -3,15 +3,18 @@ by a migration comes back as it was."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import TableClause, column, inspect, select, table
+from sqlalchemy import Float, Integer, String, TableClause, column, inspect, select, table, text
+from sqlalchemy.types import TypeEngine
 
-from tests.store.rows import resource_row
-from treadle.store import Store, current_revision, head_revision, metadata
-from treadle.store._tables import EXECUTIONS, INSTANCES, WORKFLOWS
+from tests.store.rows import insert_executions, resource_row
+from treadle.store import JournalEntry, Store, current_revision, head_revision, metadata
+from treadle.store._tables import EXECUTIONS, INSTANCES, WORKFLOWS, JSONType, UTCDateTime
 
 TABLES = {table.name for table in metadata.sorted_tables}
 
@@ -137,5 +140,104 @@ def test_0003_moves_execution_documents_out_of_the_body_and_back(database_url: s
                 row.id: row.body for row in connection.execute(select(executions.c.id, executions.c.body))
             }
         assert bodies == BODIES
+    finally:
+        store.dispose()
+
+
+def _task(name: str, position: str, attempt: int = 0, **data: Any) -> dict[str, Any]:
+    return {"name": name, "path": position.split("[")[0], "position": position, "attempt": attempt, **data}
+
+
+AT = [datetime(2025, 1, 1, 0, 0, second, 250_000, tzinfo=UTC) for second in range(9)]
+RECORDS = [
+    JournalEntry("phase", {"phase": "running"}, AT[0]),
+    JournalEntry("task.started", _task("loop", "/do/0/loop[0]", input={"i": 0}), AT[1]),
+    JournalEntry("task.completed", _task("loop", "/do/0/loop[0]", output="one"), AT[2]),
+    JournalEntry("task.started", _task("loop", "/do/0/loop[1]", input={"i": 1}), AT[3]),
+    JournalEntry("task.faulted", _task("loop", "/do/0/loop[1]", error={"status": 500}), AT[4]),
+    JournalEntry(
+        "decision", {"from": "/do/0", "to": "/do/1", "case": "c", "result": [1], "reason": ".x"}, AT[5]
+    ),
+    JournalEntry("task.skipped", _task("maybe", "/do/1/maybe", input="in", output="in"), AT[6]),
+    JournalEntry(
+        "decision", {"from": "/do/1", "to": None, "case": None, "result": None, "reason": "end"}, AT[7]
+    ),
+]
+_OLD_STAGES = table(
+    "execution_stages",
+    *(
+        column(name, type)
+        for name, type in list[tuple[str, TypeEngine[Any]]](
+            [
+                ("execution_id", String()),
+                ("node", String()),
+                ("iteration", Integer()),
+                ("status", String()),
+                ("input", JSONType),
+                ("output", JSONType),
+                ("error", JSONType),
+                ("started_at", UTCDateTime()),
+                ("completed_at", UTCDateTime()),
+                ("duration_ms", Float()),
+            ]
+        )
+    ),
+)
+_OLD_DECISIONS = table(
+    "execution_decisions",
+    *(
+        column(name, type)
+        for name, type in list[tuple[str, TypeEngine[Any]]](
+            [
+                ("execution_id", String()),
+                ("from_node", String()),
+                ("to_node", String()),
+                ("case_name", String()),
+                ("result", JSONType),
+                ("reason", String()),
+                ("at", UTCDateTime()),
+            ]
+        )
+    ),
+)
+
+
+def _records(store: Store) -> tuple[Any, ...]:
+    with store.begin(write=False) as tx:
+        journal = [(e.seq, e.type, e.data, e.at) for e in tx.journal.read("wex-1")]
+        stages = [{**vars(s), "id": None} for s in tx.stages.list("wex-1")]
+        decisions = [{**vars(d), "id": None} for d in tx.decisions.list("wex-1")]
+    return journal, stages, decisions
+
+
+def test_0004_reads_stages_from_the_journal_and_the_downgrade_writes_them_back(database_url: str) -> None:
+    store = Store.open(database_url, migrate=True)
+    try:
+        insert_executions(store, "wex-1")
+        with store.begin() as tx:
+            tx.journal.append("wex-1", RECORDS)
+        journal, stages, decisions = _records(store)
+        assert [(s["node"], s["iteration"], s["status"]) for s in stages] == [
+            ("/do/0/loop", 0, "completed"),
+            ("/do/0/loop", 1, "faulted"),
+            ("/do/1/maybe", 0, "skipped"),
+        ]
+
+        store.downgrade("0003")
+        assert "id" not in {c["name"] for c in inspect(store.engine).get_columns("execution_journal")}
+        with store.engine.connect() as connection:
+            written = [dict(row) for row in connection.execute(select(_OLD_STAGES)).mappings()]
+            decided = [dict(row) for row in connection.execute(select(_OLD_DECISIONS)).mappings()]
+        assert [{**s, "duration_ms": pytest.approx(s["duration_ms"], abs=0.1)} for s in written] == [
+            {name: value for name, value in stage.items() if name != "id"} for stage in stages
+        ]
+        assert decided == [{name: value for name, value in d.items() if name != "id"} for d in decisions]
+
+        store.migrate()
+        assert _records(store) == (journal, stages, decisions)
+        with store.begin() as tx:  # numbering goes on after the entries that were there
+            tx.journal.append("wex-1", [JournalEntry("phase", {"phase": "completed"})])
+            ids = tx.connection.execute(text("SELECT id FROM execution_journal ORDER BY seq")).scalars().all()
+        assert len(set(ids)) == len(RECORDS) + 1 and ids[-1] == max(ids)
     finally:
         store.dispose()

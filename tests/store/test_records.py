@@ -1,15 +1,14 @@
-"""Run records: journal append/read with seqs, stages and decisions in batches."""
+"""Run records: journal append/read with seqs; stages and decisions read from the journal."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
 from tests.store.rows import insert_executions
-from treadle.store import Decision, JournalConflict, JournalEntry, Stage, Store
-
-NOW = datetime(2025, 1, 1, tzinfo=UTC)
+from treadle.store import Decision, JournalConflict, JournalEntry, Store
 
 
 @pytest.fixture
@@ -46,34 +45,65 @@ def test_journal_refuses_an_append_after_a_stale_seq(store: Store, execution_id:
         assert tx.journal.last_seq(execution_id) == 1
 
 
-def test_stages_and_decisions_append_in_batches_and_list_in_order(store: Store, execution_id: str) -> None:
-    stages = [
-        Stage(
-            execution_id, f"/do/{i}/step", "completed", iteration=i, input={"i": i}, output=i, duration_ms=1.5
-        )
-        for i in range(5)
-    ]
-    decisions = [
-        Decision(execution_id, "/do/0/route", "/do/1/ship", case_name="paid", result=True, reason=".paid"),
-        Decision(execution_id, "/do/0/route", None, reason="no case matched", at=NOW),
+def _task(name: str, position: str, attempt: int = 0, **data: Any) -> dict[str, Any]:
+    path = position.split("[")[0]
+    return {"name": name, "path": path, "position": position, "attempt": attempt, **data}
+
+
+def test_stages_and_decisions_are_read_from_the_journal(store: Store, execution_id: str) -> None:
+    at = [datetime(2025, 1, 1, 0, 0, second, tzinfo=UTC) for second in range(12)]
+    entries = [
+        JournalEntry("task.started", _task("loop", "/do/0/loop[0]", input={"i": 0}), at[0]),
+        JournalEntry("effect", {"key": "k", "value": 1}, at[1]),
+        JournalEntry("task.completed", _task("loop", "/do/0/loop[0]", output=1), at[2]),
+        JournalEntry(
+            "decision", {"from": "/do/0", "to": "/do/1", "case": "c", "result": True, "reason": ".x"}, at[3]
+        ),
+        JournalEntry("task.started", _task("loop", "/do/0/loop[1]", input={"i": 1}), at[4]),
+        JournalEntry("task.started", _task("call", "/do/1/call", input="in"), at[5]),
+        JournalEntry("task.faulted", _task("call", "/do/1/call", error={"status": 500}), at[6]),
+        JournalEntry("task.started", _task("call", "/do/1/call", attempt=1, input="in"), at[7]),
+        JournalEntry("task.completed", _task("loop", "/do/0/loop[1]", output=2), at[8]),
+        JournalEntry("task.skipped", _task("maybe", "/do/2/maybe", input=[1], output=[1]), at[9]),
+        JournalEntry(
+            "decision", {"from": "/do/2", "to": None, "case": None, "result": None, "reason": "end"}, at[10]
+        ),
     ]
     with store.begin() as tx:
-        tx.stages.append(stages)
-        tx.decisions.append(decisions)
-        tx.stages.append([])
+        tx.journal.append(execution_id, entries)
     with store.begin(write=False) as tx:
-        assert tx.stages.list(execution_id) == stages
-        assert [s.id for s in tx.stages.list(execution_id)] == sorted(
-            s.id or 0 for s in tx.stages.list(execution_id)
-        )
-        assert tx.decisions.list(execution_id) == decisions
+        stages, decisions = tx.stages.list(execution_id), tx.decisions.list(execution_id)
+    assert [(s.node, s.iteration, s.status, s.input, s.output, s.error) for s in stages] == [
+        ("/do/0/loop", 0, "completed", {"i": 0}, 1, None),
+        ("/do/1/call", 0, "faulted", "in", None, {"status": 500}),
+        ("/do/0/loop", 1, "completed", {"i": 1}, 2, None),
+        ("/do/2/maybe", 0, "skipped", [1], [1], None),
+    ]  # the retried attempt still runs: no stage yet
+    assert [(s.started_at, s.completed_at, s.duration_ms) for s in stages] == [
+        (at[0], at[2], 2000.0),
+        (at[5], at[6], 1000.0),
+        (at[4], at[8], 4000.0),
+        (at[9], at[9], 0.0),
+    ]
+    assert [s.id for s in stages] == [3, 7, 9, 10]  # the seq of the entry that ended each
+    assert decisions == [
+        Decision(execution_id, "/do/0", "/do/1", case_name="c", result=True, reason=".x", at=at[3]),
+        Decision(execution_id, "/do/2", None, reason="end", at=at[10]),
+    ]
+    assert [d.id for d in decisions] == [4, 11]
 
 
 def test_records_go_with_their_execution(store: Store, execution_id: str) -> None:
     with store.begin() as tx:
-        tx.journal.append(execution_id, [JournalEntry("started")])
-        tx.stages.append([Stage(execution_id, "/do/0/a", "completed")])
-        tx.decisions.append([Decision(execution_id, "/do/0/a", None)])
+        tx.journal.append(
+            execution_id,
+            [
+                JournalEntry("task.started", _task("a", "/do/0/a")),
+                JournalEntry("task.completed", _task("a", "/do/0/a")),
+                JournalEntry("decision", {"from": "/do/0/a", "to": None}),
+            ],
+        )
+        assert len(tx.stages.list(execution_id)) == len(tx.decisions.list(execution_id)) == 1
     with store.begin() as tx:
         assert tx.workflows.delete("wfl-1")
     with store.begin(write=False) as tx:

@@ -5,8 +5,10 @@
 - `treadle_executions{phase}` and `treadle_queue_depth` (executions pending a worker): read
   from the store at each scrape.
 - `treadle_task_duration_seconds{status}` and `treadle_execution_duration_seconds{phase}`:
-  stages and executions that ended since the app started, caught up at each scrape from
-  the store, so they count the work of every worker on that store.
+  task runs (stages) and executions that ended since the app started, caught up at each
+  scrape from the store, so they count the work of every worker on that store. Task runs
+  are read from the journal, in the order it was appended (its global `id`): a task's
+  `task.started` entry, then its end entry (a skipped task has no start: it took no time).
 """
 
 from __future__ import annotations
@@ -31,9 +33,12 @@ __all__ = ["Metrics", "MetricsMiddleware", "router"]
 router = APIRouter(tags=["operations"])
 
 _EXECUTIONS = metadata.tables["workflow_executions"]
-_STAGES = metadata.tables["execution_stages"]
+_JOURNAL = metadata.tables["execution_journal"]
 _DURATION_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600)
 _BATCH = 5000
+#: Task runs started and not seen ending yet, at most (an execution deleted while it ran
+#: never ends its tasks): the oldest are forgotten first.
+_MAX_OPEN = 100_000
 
 
 class Metrics:
@@ -69,7 +74,9 @@ class Metrics:
             registry=self.registry,
         )
         self._lock = threading.Lock()
-        self._stage_mark: int | None = None
+        self._journal_mark = 0
+        #: When each task run seen starting started, by (execution, position, attempt).
+        self._open: dict[tuple[str, Any, Any], datetime] = {}
         self._completed_mark: tuple[datetime, str] | None = None
         self._marked = False
 
@@ -77,7 +84,7 @@ class Metrics:
         """Start counting durations from now: what ended before is not observed."""
         with self._lock, self.store.begin(write=False) as tx:
             conn = tx.connection
-            self._stage_mark = conn.execute(select(func.coalesce(func.max(_STAGES.c.id), 0))).scalar_one()
+            self._journal_mark = conn.execute(select(func.coalesce(func.max(_JOURNAL.c.id), 0))).scalar_one()
             last = conn.execute(
                 select(_EXECUTIONS.c.completed_at, _EXECUTIONS.c.id)
                 .where(_EXECUTIONS.c.completed_at.is_not(None))
@@ -98,20 +105,32 @@ class Metrics:
             for phase in PHASES:
                 self.executions.labels(phase=phase).set(counts.get(phase, 0))
             self.queue_depth.set(counts.get("pending", 0))
-            self._observe_stages(conn)
+            self._observe_tasks(conn)
             self._observe_executions(conn)
 
-    def _observe_stages(self, conn: Any) -> None:
+    def _observe_tasks(self, conn: Any) -> None:
         rows = conn.execute(
-            select(_STAGES.c.id, _STAGES.c.status, _STAGES.c.duration_ms)
-            .where(_STAGES.c.id > (self._stage_mark or 0))
-            .order_by(_STAGES.c.id)
+            select(_JOURNAL.c.id, _JOURNAL.c.execution_id, _JOURNAL.c.type, _JOURNAL.c.data, _JOURNAL.c.at)
+            .where(_JOURNAL.c.id > self._journal_mark, _JOURNAL.c.type.like("task.%"))
+            .order_by(_JOURNAL.c.id)
             .limit(_BATCH)
         ).all()
-        for stage_id, status, duration_ms in rows:
-            self._stage_mark = stage_id
-            if duration_ms is not None:
-                self.task_duration.labels(status=status).observe(duration_ms / 1000)
+        for entry_id, execution_id, type, data, at in rows:
+            self._journal_mark = entry_id
+            data = data if isinstance(data, dict) else {}
+            run = (execution_id, data.get("position"), data.get("attempt"))
+            if type == "task.started":
+                self._started(run, at)
+                continue
+            started = self._open.pop(run, at if type == "task.skipped" else None)
+            if started is not None:  # else it started before this app looked
+                seconds = (at - started).total_seconds()
+                self.task_duration.labels(status=type.removeprefix("task.")).observe(max(seconds, 0.0))
+
+    def _started(self, run: tuple[str, Any, Any], at: datetime) -> None:
+        self._open[run] = at
+        if len(self._open) > _MAX_OPEN:
+            del self._open[next(iter(self._open))]
 
     def _observe_executions(self, conn: Any) -> None:
         statement = select(

@@ -6,9 +6,11 @@ The local recorder (`treadle.runtime.local.recorder`) and the Temporal progress 
 same run the same way, since people read both through the same API. This module owns that
 projection:
 
-- the data of the journal entries `task.<status>` and `decision` (the live event stream);
-- the `status.tasks[]` entry of a task;
-- the `Stage` of a task run that ended and the `Decision` row of a branch taken.
+- the data of the journal entries `task.<status>` and `decision`: the live event stream,
+  and what the store reads an execution's stages and decisions from
+  (`treadle.store._projections`: a stage pairs a task's end entry with its `task.started`
+  entry by position and attempt);
+- the `status.tasks[]` entry of a task.
 
 Everything here is pure: the runtimes decide when to record, what was recorded already
 and where it goes. Snapshots (inputs, outputs) pass through the run's `redact` function,
@@ -21,12 +23,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from treadle.store import Decision, Stage
-
-__all__ = ["decision_data", "decision_row", "task_data", "task_keys", "task_stage", "task_status"]
-
-#: Task statuses whose stage keeps the task's output (a faulted or cancelled task has none).
-_WITH_OUTPUT = frozenset({"completed", "skipped"})
+__all__ = ["decision_data", "task_data", "task_keys", "task_status"]
 
 
 def task_keys(name: str, path: str, position: str, attempt: int) -> dict[str, Any]:
@@ -57,8 +54,9 @@ def task_data(
     Args:
         keys: see `task_keys`.
         status: "started", "completed", "faulted", "skipped" or "cancelled".
-        input: the task's input, kept (redacted) when it started.
-        output: its output, kept (redacted) when it completed.
+        input: the task's input, kept (redacted) when it started, or was skipped (a
+            skipped task has no `task.started` entry).
+        output: its output, kept (redacted) when it completed or was skipped.
         error: its problem object, kept when it faulted.
         redact: the run's redaction of secret values.
     """
@@ -69,6 +67,9 @@ def task_data(
         data["output"] = redact(output)
     elif status == "faulted":
         data["error"] = error
+    elif status == "skipped":
+        data["input"] = redact(input)
+        data["output"] = redact(output)
     return data
 
 
@@ -99,67 +100,8 @@ def task_status(
     }
 
 
-def task_stage(
-    execution_id: str,
-    path: str,
-    status: str,
-    iteration: int,
-    *,
-    input: Any,
-    output: Any,
-    error: dict[str, Any] | None,
-    started_at: datetime | None,
-    completed_at: datetime | None,
-    redact: Callable[[Any], Any],
-) -> Stage:
-    """The stage of a task run that ended.
-
-    Args:
-        execution_id: the run's execution.
-        path: the task's JSON pointer (the stage's node).
-        status: how it ended.
-        iteration: how many runs of the same path were staged before this one.
-        input: the task's input (redacted).
-        output: its output, kept (redacted) when it completed or was skipped.
-        error: its problem object.
-        started_at: when it started, if known.
-        completed_at: when it ended, if known.
-        redact: the run's redaction of secret values.
-    """
-    duration_ms = (
-        (completed_at - started_at).total_seconds() * 1000.0
-        if started_at is not None and completed_at is not None
-        else None
-    )
-    return Stage(
-        execution_id=execution_id,
-        node=path,
-        status=status,
-        iteration=iteration,
-        input=redact(input),
-        output=redact(output) if status in _WITH_OUTPUT else None,
-        error=error,
-        started_at=started_at,
-        completed_at=completed_at,
-        duration_ms=duration_ms,
-    )
-
-
 def decision_data(
     from_node: str, to_node: str | None, case: str | None, result: Any, reason: str
 ) -> dict[str, Any]:
     """The data of a `decision` journal entry: from which task to where, by which case and why."""
     return {"from": from_node, "to": to_node, "case": case, "result": result, "reason": reason}
-
-
-def decision_row(execution_id: str, data: Mapping[str, Any], at: datetime) -> Decision:
-    """The decision row of the branch whose journal data (see `decision_data`) is `data`."""
-    return Decision(
-        execution_id=execution_id,
-        from_node=data["from"],
-        to_node=data["to"],
-        case_name=data["case"],
-        result=data["result"],
-        reason=data["reason"],
-        at=at,
-    )

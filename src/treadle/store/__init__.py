@@ -2,7 +2,7 @@
 
 It holds no business rules. `Store.begin()` yields a `Transaction` with one repository per
 resource kind (`workflows`, `instances`, `executions`, `contexts`) and per run record
-(`journal`, `stages`, `decisions`), plus the local runtime's bookkeeping (`runtime`:
+(`journal`; `stages` and `decisions`, read from it), plus the local runtime's bookkeeping (`runtime`:
 leases, subscriptions, schedule ticks); everything done in the block commits together.
 """
 
@@ -11,15 +11,8 @@ from __future__ import annotations
 from treadle.store._engine import make_engine, normalize_url
 from treadle.store._errors import InvalidQuery, JournalConflict, StoreError
 from treadle.store._migrate import current_revision, downgrade, head_revision, upgrade
-from treadle.store._records import (
-    Decision,
-    DecisionRepository,
-    JournalEntry,
-    JournalEvent,
-    JournalRepository,
-    Stage,
-    StageRepository,
-)
+from treadle.store._projections import DecisionRepository, StageRepository
+from treadle.store._records import Decision, JournalEntry, JournalEvent, JournalRepository, Stage
 from treadle.store._repositories import (
     MAX_PAGE_SIZE,
     ContextRepository,

@@ -3,14 +3,14 @@
 A chain of function calls commits once per step, and SQLAlchemy's per-transaction work
 (connection checkout, `begin` events, statement caching, result objects) cost ~110 µs of
 the ~125 µs such a commit took; SQLite's own INSERT + COMMIT in WAL mode is ~13 µs. This
-writes journal rows, stages and decisions with `executemany` on a DBAPI connection, in
-`BEGIN IMMEDIATE` / `COMMIT`. The SQL and the value conversions come from the table
+writes journal rows with `executemany` on a DBAPI connection, in `BEGIN IMMEDIATE` /
+`COMMIT`. The SQL and the value conversions come from the table
 objects (`_tables.py`: names, columns, and each column type's bind processor for the
 engine's dialect), so the schema is still defined once.
 
 PostgreSQL has the same path for the runtime's writer thread (`PostgresAppender`): the
 rows go in one pipelined round trip with the COMMIT (psycopg's pipeline mode) where
-SQLAlchemy made five (the pool's ping, BEGIN, one per table, COMMIT): ~1.1 -> ~0.65 ms a
+SQLAlchemy made four (the pool's ping, BEGIN, the INSERT, COMMIT): ~1.1 -> ~0.65 ms a
 step over loopback TCP, most of what is left being PostgreSQL's own commit.
 """
 
@@ -18,15 +18,14 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from operator import attrgetter, itemgetter
+from operator import itemgetter
 from typing import Any, Protocol, cast
 
 from sqlalchemy import Connection, Engine, Table
 from sqlalchemy.pool import PoolProxiedConnection
 
 from treadle.settings import sqlite_path
-from treadle.store._records import Decision, Stage
-from treadle.store._tables import DECISIONS, JOURNAL, STAGES
+from treadle.store._tables import JOURNAL
 
 __all__ = ["Busy", "PostgresAppender", "RawAppender", "append_records", "raw_appends_supported"]
 
@@ -56,13 +55,10 @@ class _Insert:
     """`INSERT INTO table (columns) VALUES (?, ...)` and how to convert each value.
 
     The placeholder is the driver's positional one: `?` for pysqlite, `%s` for psycopg.
-    `attributes`: the records are objects with an attribute per column (`Stage`,
-    `Decision`), read in place, else mappings with a key per column.
+    The records are mappings with a key per column.
     """
 
-    def __init__(
-        self, table: Table, engine: Engine, skip: Iterable[str] = (), *, attributes: bool = False
-    ) -> None:
+    def __init__(self, table: Table, engine: Engine, skip: Iterable[str] = ()) -> None:
         skipped = set(skip)
         columns = [column for column in table.columns if column.name not in skipped]
         self.names = [column.name for column in columns]
@@ -76,7 +72,7 @@ class _Insert:
         # Only the columns with a processor are touched after the values are read all at
         # once (one C call): a step's rows took ~21 µs to convert value by value, ~12.5 now.
         self._converted = [(index, process) for index, (_, process) in enumerate(self.plan) if process]
-        self._get = attrgetter(*self.names) if attributes else itemgetter(*self.names)
+        self._get = itemgetter(*self.names)
 
     def rows(self, records: Iterable[Any]) -> list[list[Any]]:
         """The records as parameter lists, each value converted as SQLAlchemy would.
@@ -98,27 +94,15 @@ class _Insert:
 
 
 class _Records:
-    """The INSERTs of journal rows, stages and decisions for one engine."""
+    """The INSERT of journal rows for one engine (their global `id` is the database's)."""
 
     def __init__(self, engine: Engine) -> None:
-        self.journal = _Insert(JOURNAL, engine)
-        self.stages = _Insert(STAGES, engine, skip=("id",), attributes=True)
-        self.decisions = _Insert(DECISIONS, engine, skip=("id",), attributes=True)
+        self.journal = _Insert(JOURNAL, engine, skip=("id",))
 
-    def execute(
-        self,
-        cursor: Any,
-        journal: Sequence[Mapping[str, Any]],
-        stages: Sequence[Stage],
-        decisions: Sequence[Decision],
-    ) -> None:
-        """Run the INSERTs that have rows on `cursor` (a DBAPI cursor)."""
+    def execute(self, cursor: Any, journal: Sequence[Mapping[str, Any]]) -> None:
+        """Insert the rows on `cursor` (a DBAPI cursor)."""
         if journal:
             cursor.executemany(self.journal.sql, self.journal.rows(journal))
-        if stages:
-            cursor.executemany(self.stages.sql, self.stages.rows(stages))
-        if decisions:
-            cursor.executemany(self.decisions.sql, self.decisions.rows(decisions))
 
 
 #: By dialect and driver (what the SQL and the conversions depend on: `make_engine` gives
@@ -135,13 +119,8 @@ def _records_of(engine: Engine) -> _Records:
     return records
 
 
-def append_records(
-    connection: Connection,
-    journal: Sequence[Mapping[str, Any]],
-    stages: Sequence[Stage],
-    decisions: Sequence[Decision],
-) -> None:
-    """Insert run records in `connection`'s transaction, on its DBAPI cursor.
+def append_records(connection: Connection, journal: Sequence[Mapping[str, Any]]) -> None:
+    """Insert journal rows in `connection`'s transaction, on its DBAPI cursor.
 
     For the rounds the runtime's writer commits through SQLAlchemy (they carry status
     reports and run ends): their records, hundreds of rows when many runs end at once,
@@ -154,7 +133,7 @@ def append_records(
     records = _records_of(connection.engine)
     cursor = connection.connection.cursor()
     try:
-        records.execute(cursor, journal, stages, decisions)
+        records.execute(cursor, journal)
     finally:
         cursor.close()
 
@@ -168,7 +147,7 @@ def _detached_connection(engine: Engine) -> PoolProxiedConnection:
 
 
 class RawAppender:
-    """Journal rows, stages and decisions committed on one raw SQLite connection.
+    """Journal rows committed on one raw SQLite connection.
 
     The connection comes from the engine (so it has the engine's pragmas: WAL,
     `synchronous=NORMAL`, foreign keys, pysqlite's own transactions off) but is detached
@@ -198,15 +177,8 @@ class RawAppender:
             connection.execute("PRAGMA wal_autocheckpoint=0")
         self._records = _records_of(engine)
 
-    def append(
-        self,
-        journal: Sequence[Mapping[str, Any]],
-        stages: Sequence[Stage],
-        decisions: Sequence[Decision],
-        *,
-        wait: bool = True,
-    ) -> None:
-        """Insert everything in one `BEGIN IMMEDIATE` transaction and commit it.
+    def append(self, journal: Sequence[Mapping[str, Any]], *, wait: bool = True) -> None:
+        """Insert the rows in one `BEGIN IMMEDIATE` transaction and commit it.
 
         Holds the store's `write_lock` (if given) meanwhile; `wait=False` gives up at once
         when another thread of this process holds it.
@@ -221,21 +193,16 @@ class RawAppender:
         if lock is not None and not lock.acquire(blocking=wait):
             raise Busy("another thread is writing")
         try:
-            self._append(journal, stages, decisions)
+            self._append(journal)
         finally:
             if lock is not None:
                 lock.release()
 
-    def _append(
-        self,
-        journal: Sequence[Mapping[str, Any]],
-        stages: Sequence[Stage],
-        decisions: Sequence[Decision],
-    ) -> None:
+    def _append(self, journal: Sequence[Mapping[str, Any]]) -> None:
         cursor = self.connection.cursor()
         cursor.execute("BEGIN IMMEDIATE")
         try:
-            self._records.execute(cursor, journal, stages, decisions)
+            self._records.execute(cursor, journal)
             cursor.execute("COMMIT")
         except BaseException:
             if self.connection.in_transaction:
@@ -254,7 +221,7 @@ class RawAppender:
 
 
 class PostgresAppender:
-    """Journal rows, stages and decisions committed in one pipelined round trip (psycopg).
+    """Journal rows committed in one pipelined round trip (psycopg).
 
     Like `RawAppender`, the connection comes from the engine and is detached from the
     pool: owned by one thread, closed by it. A refused append is rolled back and the
@@ -267,13 +234,8 @@ class PostgresAppender:
         self.connection: Any = self._proxy.dbapi_connection
         self._records = _records_of(engine)
 
-    def append(
-        self,
-        journal: Sequence[Mapping[str, Any]],
-        stages: Sequence[Stage],
-        decisions: Sequence[Decision],
-    ) -> None:
-        """Insert everything and commit, in one transaction and one round trip.
+    def append(self, journal: Sequence[Mapping[str, Any]]) -> None:
+        """Insert the rows and commit, in one transaction and one round trip.
 
         Raises:
             psycopg.Error: refused (a journal seq is taken) or the connection failed;
@@ -282,7 +244,7 @@ class PostgresAppender:
         connection = self.connection
         try:
             with connection.pipeline(), connection.cursor() as cursor:
-                self._records.execute(cursor, journal, stages, decisions)
+                self._records.execute(cursor, journal)
                 connection.commit()
         except BaseException:
             if not connection.closed:

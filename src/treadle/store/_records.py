@@ -1,13 +1,14 @@
-"""Run records the runtime writes: the journal, stages and decisions of an execution.
+"""Run records: the journal of an execution, and its stages and decisions read from it.
 
-Each is append-only and written in batches, one statement per batch, inside the caller's
-transaction, so a scheduling round costs one commit however many events it produced.
+The journal is append-only and written in batches, one statement per batch, inside the
+caller's transaction, so a scheduling round costs one commit however many events it
+produced. Stages and decisions are views of it (`_projections`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,35 +16,33 @@ from sqlalchemy import Connection, bindparam, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from treadle.store._errors import JournalConflict
-from treadle.store._tables import DECISIONS, JOURNAL, STAGES
+from treadle.store._tables import JOURNAL
 
 __all__ = [
     "Decision",
-    "DecisionRepository",
     "JournalEntry",
     "JournalEvent",
     "JournalRepository",
     "Stage",
-    "StageRepository",
 ]
 
 
 # Built once: a reused statement's cache key is memoized (see `_repositories`).
 _INSERT_JOURNAL = insert(JOURNAL)
-_INSERT_STAGES = insert(STAGES)
-_INSERT_DECISIONS = insert(DECISIONS)
+# Every column but the global `id`: what a `JournalEvent` holds.
+_ENTRY = [column for column in JOURNAL.c if column.name != "id"]
 _LAST_SEQS = (
     select(JOURNAL.c.execution_id, func.max(JOURNAL.c.seq))
     .where(JOURNAL.c.execution_id.in_(bindparam("b_ids", expanding=True)))
     .group_by(JOURNAL.c.execution_id)
 )
 _READ_JOURNALS = (
-    select(JOURNAL)
+    select(*_ENTRY)
     .where(JOURNAL.c.execution_id.in_(bindparam("b_ids", expanding=True)))
     .order_by(JOURNAL.c.execution_id, JOURNAL.c.seq)
 )
 _READ_JOURNAL = (
-    select(JOURNAL)
+    select(*_ENTRY)
     .where(JOURNAL.c.execution_id == bindparam("b_id"), JOURNAL.c.seq > bindparam("b_after"))
     .order_by(JOURNAL.c.seq)
 )
@@ -51,11 +50,6 @@ _READ_JOURNAL = (
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def _row(record: Stage | Decision) -> dict[str, Any]:
-    # Not dataclasses.asdict: that deep-copies the input/output snapshots.
-    return {f.name: getattr(record, f.name) for f in fields(record) if f.name != "id"}
 
 
 @dataclass(frozen=True)
@@ -80,7 +74,8 @@ class JournalEvent:
 
 @dataclass(frozen=True)
 class Stage:
-    """One run of one task: `node` is the task path, `iteration` counts loop passes."""
+    """One run of one task: `node` is the task path, `iteration` counts loop passes, `id`
+    is the seq of the journal entry that ended it."""
 
     execution_id: str
     node: str
@@ -97,7 +92,8 @@ class Stage:
 
 @dataclass(frozen=True)
 class Decision:
-    """One branch taken: from `from_node` to `to_node` because `case_name` gave `result`."""
+    """One branch taken: from `from_node` to `to_node` because `case_name` gave `result`;
+    `id` is the seq of its journal entry."""
 
     execution_id: str
     from_node: str
@@ -180,37 +176,3 @@ class JournalRepository:
         for row in rows:
             found.setdefault(row["execution_id"], []).append(JournalEvent(**row))
         return found
-
-
-class StageRepository:
-    """Stages: appended in batches, listed per execution in the order they were written."""
-
-    def __init__(self, connection: Connection) -> None:
-        self.connection = connection
-
-    def append(self, stages: Sequence[Stage]) -> None:
-        """Insert a batch of stages with one statement."""
-        if stages:
-            self.connection.execute(_INSERT_STAGES, [_row(stage) for stage in stages])
-
-    def list(self, execution_id: str) -> list[Stage]:
-        """Every stage of an execution, oldest first."""
-        statement = select(STAGES).where(STAGES.c.execution_id == execution_id).order_by(STAGES.c.id)
-        return [Stage(**row) for row in self.connection.execute(statement).mappings()]
-
-
-class DecisionRepository:
-    """Decisions: appended in batches, listed per execution in the order they were written."""
-
-    def __init__(self, connection: Connection) -> None:
-        self.connection = connection
-
-    def append(self, decisions: Sequence[Decision]) -> None:
-        """Insert a batch of decisions with one statement."""
-        if decisions:
-            self.connection.execute(_INSERT_DECISIONS, [_row(d) for d in decisions])
-
-    def list(self, execution_id: str) -> list[Decision]:
-        """Every decision of an execution, oldest first."""
-        statement = select(DECISIONS).where(DECISIONS.c.execution_id == execution_id).order_by(DECISIONS.c.id)
-        return [Decision(**row) for row in self.connection.execute(statement).mappings()]

@@ -581,7 +581,7 @@ class RuntimeRepository:
         return list(self.connection.execute(statement.order_by(e.completed_at).limit(limit)).scalars())
 
     def delete_executions(self, ids: Sequence[str]) -> int:
-        """Delete executions; the database cascades to journal, stages, decisions, contexts."""
+        """Delete executions; the database cascades to their journals and contexts."""
         if not ids:
             return 0
         result = self.connection.execute(delete(EXECUTIONS).where(EXECUTIONS.c.id.in_(list(ids))))

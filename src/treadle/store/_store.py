@@ -14,7 +14,8 @@ from treadle.store._engine import WRITE, make_engine, set_autocheckpoint
 from treadle.store._fast import append_records
 from treadle.store._inserts import Inserts
 from treadle.store._migrate import downgrade, upgrade
-from treadle.store._records import Decision, DecisionRepository, JournalRepository, Stage, StageRepository
+from treadle.store._projections import DecisionRepository, StageRepository
+from treadle.store._records import JournalRepository
 from treadle.store._repositories import (
     ContextRepository,
     ExecutionRepository,
@@ -52,17 +53,14 @@ class Transaction:
         with self.inserts.at_once(), self.connection.begin_nested():
             yield
 
-    def append_records(
-        self, journal: Sequence[Mapping[str, Any]], stages: Sequence[Stage], decisions: Sequence[Decision]
-    ) -> None:
-        """Insert a run's records (journal rows, stages, decisions) now, on the driver's
-        cursor: the runtime's writer rounds, hundreds of rows, without SQLAlchemy's
-        per-row work.
+    def append_records(self, journal: Sequence[Mapping[str, Any]]) -> None:
+        """Insert journal rows now, on the driver's cursor: the runtime's writer rounds,
+        hundreds of rows, without SQLAlchemy's per-row work.
 
         Raises:
             the driver's errors (not SQLAlchemy's), e.g. for a journal seq that is taken.
         """
-        append_records(self.connection, journal, stages, decisions)
+        append_records(self.connection, journal)
 
     def batched_inserts(self) -> AbstractContextManager[None]:
         """Queue the repositories' plain inserts (rows with fresh ids: resources, run rows,

@@ -21,7 +21,6 @@ from sqlalchemy import (
     Column,
     DateTime,
     Dialect,
-    Float,
     ForeignKey,
     Index,
     Integer,
@@ -29,7 +28,6 @@ from sqlalchemy import (
     PrimaryKeyConstraint,
     String,
     Table,
-    Text,
     UniqueConstraint,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -37,13 +35,11 @@ from sqlalchemy.types import TypeDecorator, TypeEngine
 
 __all__ = [
     "CONTEXTS",
-    "DECISIONS",
     "EXECUTIONS",
     "INSTANCES",
     "JOURNAL",
     "LABELS",
     "RESOURCE_TABLES",
-    "STAGES",
     "WORKFLOWS",
     "metadata",
 ]
@@ -194,41 +190,14 @@ LABELS = {table.name: _labels_table(table) for table in RESOURCE_TABLES}
 JOURNAL = Table(
     "execution_journal",
     metadata,
+    # The global order of appends, across executions: where `/metrics` reads on from
+    # (on SQLite the rowid, so it costs nothing). An execution's entries are found by
+    # (execution_id, seq).
+    Column("id", BigId, primary_key=True, autoincrement=True),
     Column("execution_id", String(40), _fk("workflow_executions"), nullable=False),
     Column("seq", BigInteger, nullable=False),
     Column("type", String(64), nullable=False),
     Column("data", JSONType, nullable=True),
     Column("at", UTCDateTime, nullable=False),
-    PrimaryKeyConstraint("execution_id", "seq"),
-)
-
-STAGES = Table(
-    "execution_stages",
-    metadata,
-    Column("id", BigId, primary_key=True, autoincrement=True),
-    Column("execution_id", String(40), _fk("workflow_executions"), nullable=False),
-    Column("node", Text, nullable=False),
-    Column("iteration", Integer, nullable=False, server_default="0"),
-    Column("status", String(16), nullable=False),
-    Column("input", JSONType, nullable=True),
-    Column("output", JSONType, nullable=True),
-    Column("error", JSONType, nullable=True),
-    Column("started_at", UTCDateTime, nullable=True),
-    Column("completed_at", UTCDateTime, nullable=True),
-    Column("duration_ms", Float, nullable=True),
-    Index(None, "execution_id", "id"),
-)
-
-DECISIONS = Table(
-    "execution_decisions",
-    metadata,
-    Column("id", BigId, primary_key=True, autoincrement=True),
-    Column("execution_id", String(40), _fk("workflow_executions"), nullable=False),
-    Column("from_node", Text, nullable=False),
-    Column("to_node", Text, nullable=True),
-    Column("case_name", String(253), nullable=True),
-    Column("result", JSONType, nullable=True),
-    Column("reason", Text, nullable=False, server_default=""),
-    Column("at", UTCDateTime, nullable=False),
-    Index(None, "execution_id", "id"),
+    UniqueConstraint("execution_id", "seq"),
 )

@@ -1,11 +1,11 @@
 """`Recorder`: the engine's notifications turned into what a run records.
 
 Each task notification becomes a journal observation entry (the live event stream, see
-`treadle.resources.control.STREAMED_JOURNAL_TYPES`), a stage when the task run ends,
-and an entry of `status.tasks[]`; each decision a journal entry and a decision row. Nothing
-is written here: entries accumulate in the run's pending batch, which the group-commit
-writer makes durable with the next effect (or sooner). Snapshots have secret values
-redacted.
+`treadle.resources.control.STREAMED_JOURNAL_TYPES`; the store reads stages from them) and
+an entry of `status.tasks[]`; each decision a journal entry (decisions are read from
+them). Nothing is written here: entries accumulate in the run's pending batch, which the
+group-commit writer makes durable with the next effect (or sooner). Snapshots have secret
+values redacted.
 
 On a replay the engine repeats notifications for work already recorded: those whose
 identity (see `treadle.runtime.local.replay`) is in the journal only refresh the status
@@ -20,9 +20,7 @@ from typing import Any, Protocol
 
 from treadle.engine import Decision, Phase, TaskEvent, WorkflowError
 from treadle.runtime.local.replay import IdentityCounter, Replay
-from treadle.runtime.records import decision_data, decision_row, task_data, task_keys, task_stage, task_status
-from treadle.store import Decision as DecisionRow
-from treadle.store import Stage
+from treadle.runtime.records import decision_data, task_data, task_keys, task_status
 
 __all__ = ["Recorder"]
 
@@ -32,16 +30,8 @@ class _Sink(Protocol):
 
     execution_id: str
 
-    def journal(self, type: str, data: Any) -> None:
-        """An observation entry."""
-        ...
-
-    def stage(self, stage: Stage) -> None:
-        """A stage row."""
-        ...
-
-    def decision(self, decision: DecisionRow) -> None:
-        """A decision row."""
+    def journal(self, type: str, data: Any, at: datetime) -> None:
+        """An observation entry, stamped `at`."""
         ...
 
     def status_changed(self) -> None:
@@ -75,7 +65,7 @@ class Recorder:
         """Phases are the run's to record (it knows about unloading and waking)."""
 
     def on_task(self, event: TaskEvent) -> None:
-        """Journal the notification, close a stage, refresh the task's status."""
+        """Journal the notification, refresh the task's status."""
         if self.detached:
             return
         status = event.status
@@ -88,34 +78,18 @@ class Recorder:
             self._started[slot] = at
             self._status(keys, "running", at, None)
             if recorded_at is None:
-                self.sink.journal(type, task_data(keys, status, event.input, None, None, self.redact))
+                self.sink.journal(type, task_data(keys, status, event.input, None, None, self.redact), at)
             return
         error = event.error.to_problem() if event.error is not None else None
         started_at = self._started.pop(slot, at)
         self._status(keys, status, started_at, at, error)
-        if recorded_at is not None:
-            return
-        self.sink.journal(type, task_data(keys, status, event.input, event.output, error, self.redact))
-        runs = self.replay.runs
-        iteration = runs[event.path]
-        runs[event.path] = iteration + 1
-        self.sink.stage(
-            task_stage(
-                self.sink.execution_id,
-                event.path,
-                status,
-                iteration,
-                input=event.input,
-                output=event.output,
-                error=error,
-                started_at=started_at,
-                completed_at=at,
-                redact=self.redact,
+        if recorded_at is None:
+            self.sink.journal(
+                type, task_data(keys, status, event.input, event.output, error, self.redact), at
             )
-        )
 
     def on_decision(self, decision: Decision) -> None:
-        """Journal the decision and keep its row."""
+        """Journal the decision."""
         if self.detached:
             return
         data = decision_data(
@@ -123,9 +97,7 @@ class Recorder:
         )
         if self._recorded_at("decision", data) is not None:
             return
-        at = datetime.now(UTC)
-        self.sink.journal("decision", data)
-        self.sink.decision(decision_row(self.sink.execution_id, data, at))
+        self.sink.journal("decision", data, datetime.now(UTC))
 
     def _recorded_at(self, type: str, data: dict[str, Any]) -> datetime | None:
         """When the journal recorded this observation, None if it did not."""

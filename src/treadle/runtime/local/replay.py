@@ -58,7 +58,6 @@ class Replay:
         recorded: identity → time of every observation already in the journal.
         last_seq: the journal's last seq (the next entry is `last_seq + 1`).
         phases: how many phase entries the journal has.
-        runs: task path → how many stages were recorded for it (the next iteration).
     """
 
     results: dict[str, tuple[int, dict[str, Any]]] = field(default_factory=dict)
@@ -66,7 +65,6 @@ class Replay:
     recorded: dict[Identity, datetime] = field(default_factory=dict)
     last_seq: int = 0
     phases: int = 0
-    runs: Counter[str] = field(default_factory=Counter)
 
     @classmethod
     def build(cls, events: Iterable[JournalEvent]) -> Replay:
@@ -88,9 +86,4 @@ class Replay:
                 identity = counter.identity(event.type, data)
                 if identity is not None:
                     replay.recorded[identity] = event.at
-                if event.type in _STAGED:
-                    replay.runs[str(data.get("path"))] += 1
         return replay
-
-
-_STAGED = frozenset({"task.completed", "task.faulted", "task.cancelled", "task.skipped"})

@@ -33,7 +33,7 @@ from treadle.runtime.local.recorder import Recorder
 from treadle.runtime.local.replay import EFFECT, Replay
 from treadle.runtime.local.writer import Batch, Grouped
 from treadle.runtime.redaction import Redactor
-from treadle.store import Claim, Decision, Stage, Transaction
+from treadle.store import Claim, Transaction
 
 if TYPE_CHECKING:
     from treadle.runtime.local.worker import Worker
@@ -237,8 +237,8 @@ class ExecutionRun:
         """Perform a call live through the runtime's dispatcher."""
         return await self.worker.dispatcher.call(kind, args, key)
 
-    def buffer(self, type: str, data: Any) -> None:
-        """Append a journal entry to the pending batch."""
+    def buffer(self, type: str, data: Any, at: datetime | None = None) -> None:
+        """Append a journal entry to the pending batch (stamped `at`, else now)."""
         self.next_seq += 1
         self.batch.journal.append(
             {
@@ -246,7 +246,7 @@ class ExecutionRun:
                 "seq": self.next_seq,
                 "type": type,
                 "data": data,
-                "at": datetime.now(UTC),
+                "at": at or datetime.now(UTC),
             }
         )
         self._schedule_flush()
@@ -321,17 +321,9 @@ class ExecutionRun:
 
     # -- the Recorder sink -----------------------------------------------------------------
 
-    def journal(self, type: str, data: Any) -> None:
+    def journal(self, type: str, data: Any, at: datetime) -> None:
         """An observation entry."""
-        self.buffer(type, data)
-
-    def stage(self, stage: Stage) -> None:
-        """A stage row."""
-        self.batch.stages.append(stage)
-
-    def decision(self, decision: Decision) -> None:
-        """A decision row."""
-        self.batch.decisions.append(decision)
+        self.buffer(type, data, at)
 
     def status_changed(self) -> None:
         """`status.tasks[]` changed: written with a batch within `status_seconds`."""

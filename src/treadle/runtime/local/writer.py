@@ -2,14 +2,14 @@
 transaction per round.
 
 Executions never touch the database themselves while they run: they hand a `Batch`
-(journal rows, stages, decisions, a status report, small bookkeeping actions) to the
+(journal rows, a status report, small bookkeeping actions) to the
 `Writer` and, when they need it durable (an effect result, before the engine sees it,
 unless the run's durability is `async`), await the future `submit` returned. The writer
 thread drains everything queued, commits it at once, then releases every waiter with one
 hop back to the event loop. Under load a round carries many executions' writes for the
 price of one commit; idle, a lone write costs one commit and two thread hops.
 
-On a SQLite file, a batch of only journal rows, stages and decisions (what a step writes:
+On a SQLite file, a batch of only journal rows (what a step writes:
 no status report, no actions) is committed on the event loop itself when the writer is
 idle (nothing queued, no round in flight, so one execution's batches still commit in
 order): one raw `BEGIN IMMEDIATE` ... `COMMIT` (~0.1 ms for a step, value conversions
@@ -47,7 +47,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from treadle.store import Decision, Stage, Store, Transaction
+from treadle.store import Store, Transaction
 from treadle.store._fast import PostgresAppender, RawAppender, raw_appends_supported
 
 __all__ = ["Batch", "Grouped", "StatusApplier", "Writer"]
@@ -83,13 +83,11 @@ class Batch:
 
     execution_id: str
     journal: list[dict[str, Any]] = field(default_factory=list)
-    stages: list[Stage] = field(default_factory=list)
-    decisions: list[Decision] = field(default_factory=list)
     status: dict[str, Any] | None = None
     actions: list[Action | Grouped] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.journal or self.stages or self.decisions or self.status or self.actions)
+        return bool(self.journal or self.status or self.actions)
 
     @property
     def records_only(self) -> bool:
@@ -192,7 +190,7 @@ class Writer:
                         busy_timeout_ms=_LOOP_BUSY_TIMEOUT_MS,
                         autocheckpoint=False,
                     )
-                self._loop_appender.append(batch.journal, batch.stages, batch.decisions, wait=False)
+                self._loop_appender.append(batch.journal, wait=False)
         except Exception:
             # Busy (another thread or process holds the write lock) or refused (a lost
             # lease's seq conflict, a value that does not convert): the writer thread
@@ -268,11 +266,7 @@ class Writer:
         try:
             if self._thread_raw and all(batch.records_only for batch in batches):
                 try:
-                    self._appender().append(
-                        [row for batch in batches for row in batch.journal],
-                        [stage for batch in batches for stage in batch.stages],
-                        [decision for batch in batches for decision in batch.decisions],
-                    )
+                    self._appender().append([row for batch in batches for row in batch.journal])
                 except Exception:
                     # Rolled back: redone on a pooled connection (this one may be broken),
                     # then batch by batch if it fails again.
@@ -310,11 +304,7 @@ class Writer:
         # (every other 100-step run paid 2-7 ms for it); the writer checkpoints right
         # after the round instead, once the runs are released.
         with self.store.begin(autocheckpoint=not self._loop_raw) as tx:
-            tx.append_records(
-                [row for batch in batches for row in batch.journal],
-                [stage for batch in batches for stage in batch.stages],
-                [decision for batch in batches for decision in batch.decisions],
-            )
+            tx.append_records([row for batch in batches for row in batch.journal])
             reports = [(batch.execution_id, batch.status) for batch in batches if batch.status]
             if reports:
                 self.apply_statuses(tx, reports)

@@ -6,8 +6,8 @@ turns each batch of the workflow's observer events into what the local runtime r
 for the same run, in one transaction:
 
 - journal observation entries (`STREAMED_JOURNAL_TYPES`, the SSE stream) with the same
-  data, snapshots with secret values redacted;
-- a stage per task run that ended, a decision row per branch taken;
+  data, snapshots with secret values redacted (the store reads the run's stages and
+  decisions from them);
 - the status (`phase`, `tasks[]`, `output`, `error`, times) through the UpdateStatus
   pipeline, one phase step at a time (so `pending -> running -> completed` passes the
   lifecycle rules).
@@ -37,10 +37,10 @@ from treadle.resources import (
 from treadle.resources.phases import TERMINAL
 from treadle.runtime.loading import load_run
 from treadle.runtime.local.transitions import record_status
-from treadle.runtime.records import decision_data, decision_row, task_data, task_keys, task_stage, task_status
+from treadle.runtime.records import decision_data, task_data, task_keys, task_status
 from treadle.runtime.redaction import Redactor
 from treadle.runtime.temporal.messages import ProgressBatch
-from treadle.store import Decision, JournalEntry, Stage, Transaction
+from treadle.store import JournalEntry, Transaction
 
 __all__ = ["MARKER", "StoreProgressSink"]
 
@@ -89,15 +89,13 @@ class StoreProgressSink:
             raise FailedPrecondition("WorkflowExecution", execution_id, f"the execution is {phase}")
         redact = self._redactor(tx, execution_id)
         stored = row["body"].get("status", {}).get("tasks") or []
-        projection = _Projection(execution_id, redact, phase, _stage_runs(tx, execution_id), stored)
+        projection = _Projection(execution_id, redact, phase, stored)
         for event in batch.events:
             projection.add(event)
         projection.entries.append(JournalEntry(MARKER, {"sequence": batch.sequence}))
         for update in projection.updates():
             record_status(self.service, tx, execution_id, update)  # nothing reads the result back
         tx.journal.append(execution_id, projection.entries)
-        tx.stages.append(projection.stages)
-        tx.decisions.append(projection.decisions)
         if projection.ended:
             self._redactors.pop(execution_id, None)
             tx.runtime.delete_contexts(execution_id)
@@ -127,32 +125,21 @@ def _applied(tx: Transaction, execution_id: str) -> int:
     return 0
 
 
-def _stage_runs(tx: Transaction, execution_id: str) -> dict[str, int]:
-    runs: dict[str, int] = {}
-    for stage in tx.stages.list(execution_id):
-        runs[stage.node] = runs.get(stage.node, 0) + 1
-    return runs
-
-
 class _Projection:
-    """One batch's events as journal entries, stages, decisions and status steps."""
+    """One batch's events as journal entries and status steps."""
 
     def __init__(
         self,
         execution_id: str,
         redact: Callable[[Any], Any],
         phase: str,
-        runs: dict[str, int],
         stored_tasks: list[dict[str, Any]],
     ) -> None:
         self.execution_id = execution_id
         self.stored_tasks = stored_tasks
         self.redact = redact
         self.phase = phase
-        self.runs = runs
         self.entries: list[JournalEntry] = []
-        self.stages: list[Stage] = []
-        self.decisions: list[Decision] = []
         self.ended = False
         self._steps: list[dict[str, Any]] = []
         self._tasks: dict[str, dict[str, Any]] = {}
@@ -221,22 +208,6 @@ class _Projection:
             return
         data = task_data(keys, status, input, output, error, self.redact)
         self.entries.append(JournalEntry("task." + status, data, completed_at))
-        iteration = self.runs.get(path, 0)
-        self.runs[path] = iteration + 1
-        self.stages.append(
-            task_stage(
-                self.execution_id,
-                path,
-                status,
-                iteration,
-                input=input,
-                output=output,
-                error=error,
-                started_at=started_at,
-                completed_at=completed_at,
-                redact=self.redact,
-            )
-        )
 
     def _decision(self, event: Mapping[str, Any]) -> None:
         data = decision_data(
@@ -244,4 +215,3 @@ class _Projection:
         )
         at = _time(event.get("at")) or datetime.now(UTC)
         self.entries.append(JournalEntry("decision", data, at))
-        self.decisions.append(decision_row(self.execution_id, data, at))
