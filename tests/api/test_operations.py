@@ -77,8 +77,13 @@ def test_metrics(api: httpx.Client, service: ResourceService) -> None:
             rid,
             [
                 JournalEntry("task.started", greet, started),
-                JournalEntry("task.completed", greet, started + timedelta(milliseconds=30)),
-                JournalEntry("task.skipped", skip, started),
+                JournalEntry(
+                    "task.completed",
+                    {**greet, "started_at": started.isoformat()},
+                    started + timedelta(milliseconds=30),
+                ),
+                JournalEntry("task.skipped", {**skip, "started_at": started.isoformat()}, started),
+                JournalEntry("task.cancelled", greet, started),  # journalled before it kept its start
             ],
         )
     response = api.get("/metrics")
@@ -91,6 +96,7 @@ def test_metrics(api: httpx.Client, service: ResourceService) -> None:
     assert 'treadle_task_duration_seconds_bucket{le="0.05",status="completed"} 1.0' in text
     assert 'treadle_task_duration_seconds_bucket{le="0.01",status="completed"} 0.0' in text
     assert 'treadle_task_duration_seconds_bucket{le="0.001",status="skipped"} 1.0' in text
+    assert 'status="cancelled"' not in text
     assert 'treadle_execution_duration_seconds_count{phase="completed"} 1.0' in text
     assert 'treadle_execution_duration_seconds_bucket{le="1.0",phase="completed"} 0.0' in text
     assert 'route="/v1/workflows/{id}",status="404"' in text

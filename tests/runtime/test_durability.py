@@ -73,7 +73,7 @@ async def test_an_async_run_records_what_a_sync_run_records(service: ResourceSer
         assert execution.status.output == STEPS
         assert [e.seq for e in journal] == list(range(1, len(journal) + 1))
         runs[execution_id] = (
-            [(e.type, {k: v for k, v in e.data.items() if k != "at"}) for e in journal],
+            [(e.type, {k: v for k, v in e.data.items() if k not in ("at", "started_at")}) for e in journal],
             [(s.node, s.status, s.input, s.output) for s in stages],
             [(t.path, t.phase) for t in execution.status.tasks],
         )

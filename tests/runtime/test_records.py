@@ -46,6 +46,13 @@ def test_task_data_keeps_what_its_status_shows(status: str, extra: dict[str, Any
     assert data == {**_keys(), **extra}
 
 
+@pytest.mark.parametrize("status", ["completed", "faulted", "skipped", "cancelled"])
+def test_the_entry_that_ends_a_task_run_keeps_when_it_started(status: str) -> None:
+    data = task_data(_keys(), status, "in", "out", PROBLEM, _redact, STARTED)
+    assert data["started_at"] == "2025-01-01T00:00:00+00:00"
+    assert "started_at" not in task_data(_keys(), "started", "in", None, None, _redact, STARTED)
+
+
 def test_task_data_leaves_the_keys_alone() -> None:
     keys = _keys()
     task_data(keys, "started", "in", None, None, _redact)

@@ -7,8 +7,8 @@
 - `treadle_task_duration_seconds{status}` and `treadle_execution_duration_seconds{phase}`:
   task runs (stages) and executions that ended since the app started, caught up at each
   scrape from the store, so they count the work of every worker on that store. Task runs
-  are read from the journal, in the order it was appended (its global `id`): a task's
-  `task.started` entry, then its end entry (a skipped task has no start: it took no time).
+  are the journal's entries that end one (each keeps when its run started), read in the
+  order the journal was appended (its global `id`).
 """
 
 from __future__ import annotations
@@ -36,9 +36,6 @@ _EXECUTIONS = metadata.tables["workflow_executions"]
 _JOURNAL = metadata.tables["execution_journal"]
 _DURATION_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600)
 _BATCH = 5000
-#: Task runs started and not seen ending yet, at most (an execution deleted while it ran
-#: never ends its tasks): the oldest are forgotten first.
-_MAX_OPEN = 100_000
 
 
 class Metrics:
@@ -75,8 +72,6 @@ class Metrics:
         )
         self._lock = threading.Lock()
         self._journal_mark = 0
-        #: When each task run seen starting started, by (execution, position, attempt).
-        self._open: dict[tuple[str, Any, Any], datetime] = {}
         self._completed_mark: tuple[datetime, str] | None = None
         self._marked = False
 
@@ -109,28 +104,19 @@ class Metrics:
             self._observe_executions(conn)
 
     def _observe_tasks(self, conn: Any) -> None:
+        j = _JOURNAL.c
         rows = conn.execute(
-            select(_JOURNAL.c.id, _JOURNAL.c.execution_id, _JOURNAL.c.type, _JOURNAL.c.data, _JOURNAL.c.at)
-            .where(_JOURNAL.c.id > self._journal_mark, _JOURNAL.c.type.like("task.%"))
-            .order_by(_JOURNAL.c.id)
+            select(j.id, j.type, j.data, j.at)
+            .where(j.id > self._journal_mark, j.type.like("task.%"), j.type != "task.started")
+            .order_by(j.id)
             .limit(_BATCH)
         ).all()
-        for entry_id, execution_id, type, data, at in rows:
+        for entry_id, type, data, at in rows:
             self._journal_mark = entry_id
-            data = data if isinstance(data, dict) else {}
-            run = (execution_id, data.get("position"), data.get("attempt"))
-            if type == "task.started":
-                self._started(run, at)
-                continue
-            started = self._open.pop(run, at if type == "task.skipped" else None)
-            if started is not None:  # else it started before this app looked
-                seconds = (at - started).total_seconds()
+            started = data.get("started_at") if isinstance(data, dict) else None
+            if isinstance(started, str):  # entries journalled before it was kept have none
+                seconds = (at - datetime.fromisoformat(started)).total_seconds()
                 self.task_duration.labels(status=type.removeprefix("task.")).observe(max(seconds, 0.0))
-
-    def _started(self, run: tuple[str, Any, Any], at: datetime) -> None:
-        self._open[run] = at
-        if len(self._open) > _MAX_OPEN:
-            del self._open[next(iter(self._open))]
 
     def _observe_executions(self, conn: Any) -> None:
         statement = select(

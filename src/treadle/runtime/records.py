@@ -48,6 +48,7 @@ def task_data(
     output: Any,
     error: dict[str, Any] | None,
     redact: Callable[[Any], Any],
+    started_at: datetime | None = None,
 ) -> dict[str, Any]:
     """The data of the journal entry `task.<status>`: `keys` and what the status shows.
 
@@ -59,6 +60,9 @@ def task_data(
         output: its output, kept (redacted) when it completed or was skipped.
         error: its problem object, kept when it faulted.
         redact: the run's redaction of secret values.
+        started_at: when the task run started, kept (ISO 8601) by the entry that ends
+            it: a reader of the stream (`/metrics`, a watcher) has its duration without
+            looking for its start.
     """
     data = dict(keys)
     if status == "started":
@@ -70,6 +74,8 @@ def task_data(
     elif status == "skipped":
         data["input"] = redact(input)
         data["output"] = redact(output)
+    if started_at is not None and status != "started":
+        data["started_at"] = started_at.isoformat()
     return data
 
 

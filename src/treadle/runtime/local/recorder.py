@@ -85,7 +85,7 @@ class Recorder:
         self._status(keys, status, started_at, at, error)
         if recorded_at is None:
             self.sink.journal(
-                type, task_data(keys, status, event.input, event.output, error, self.redact), at
+                type, task_data(keys, status, event.input, event.output, error, self.redact, started_at), at
             )
 
     def on_decision(self, decision: Decision) -> None:

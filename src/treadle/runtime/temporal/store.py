@@ -206,7 +206,7 @@ class _Projection:
             data = task_data(keys, "started", input, None, None, self.redact)
             self.entries.append(JournalEntry("task.started", data, started_at))
             return
-        data = task_data(keys, status, input, output, error, self.redact)
+        data = task_data(keys, status, input, output, error, self.redact, started_at)
         self.entries.append(JournalEntry("task." + status, data, completed_at))
 
     def _decision(self, event: Mapping[str, Any]) -> None:
