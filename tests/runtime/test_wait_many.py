@@ -49,29 +49,29 @@ async def test_a_run_ending_here_answers_with_its_phase_without_a_read(
         phases = await runtime.wait_many(ids, timeout=20)
         event.remove(store.engine, "before_cursor_execute", count)
     assert phases == dict.fromkeys(ids, "completed")
-    assert len(reads) == 1  # the first look; each end came with the phase its run wrote
+    assert reads == []  # each run is loaded here: its end came with the phase it wrote
 
 
 async def test_a_run_unloading_while_its_phase_is_read_is_waited_for(service: ResourceService) -> None:
-    """The first read answers `running` from before the run unloaded (the unload resolved
-    its watcher during the read): the wait must read again and go on until it ends."""
+    """The first read answers `pending` from before the run was loaded, ran and unloaded
+    (the unload resolved its watcher during the read): the wait must read again and go on
+    until it ends."""
     execution_id = create_execution(service, create_workflow(service, NAP))
     async with running(service, poll_seconds=30) as runtime:
-        runtime.wake()
-        await wait_for(service, execution_id, {"running"})
         read_phases = runtime._read_phases
         stale: list[dict[str, str]] = []
 
         async def read_then_unload(ids: list[str]) -> dict[str, str]:
             phases = await read_phases(ids)
-            if not stale:  # hold this answer until the run has unloaded
+            if not stale:  # hold this answer until the run has started and unloaded
                 stale.append(phases)
+                runtime.wake()
                 await wait_for(service, execution_id, {"waiting"})
             return phases
 
         runtime._read_phases = read_then_unload  # type: ignore[method-assign]
         phases = await runtime.wait_many([execution_id], timeout=20)
-    assert stale == [{execution_id: "running"}]
+    assert stale == [{execution_id: "pending"}]
     assert phases == {execution_id: "completed"}
 
 

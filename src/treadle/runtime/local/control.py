@@ -158,7 +158,15 @@ class LocalRuntime:
         def still_running() -> list[str]:
             return [execution_id for execution_id in unique if phases[execution_id] not in TERMINAL]
 
-        unique = to_read = list(dict.fromkeys(execution_ids))
+        unique = list(dict.fromkeys(execution_ids))
+        # A run loaded here says how it stops (its watcher is resolved as it leaves
+        # `runs`): only the others are read now. A run that was just started and is
+        # waited on at once (`treadle start --wait`, the benchmarks) costs no read.
+        for execution_id in unique:
+            if execution_id in self.worker.runs:
+                watch(execution_id)
+                phases[execution_id] = "running"
+        to_read = [execution_id for execution_id in unique if execution_id not in phases]
         try:
             while True:
                 for execution_id in to_read:
