@@ -27,7 +27,7 @@ from treadle.store._tables import JOURNAL
 
 __all__ = ["DecisionRepository", "StageRepository", "decisions_from", "stages_from"]
 
-DECISION = "decision"
+_DECISION = "decision"
 #: Every `task.<status>` entry but `task.started` ends a task run: its stage has that status.
 _TASK = "task."
 _STARTED = "task.started"
@@ -60,7 +60,7 @@ class DecisionRepository:
 
     def list(self, execution_id: str) -> list[Decision]:
         """Every decision of an execution, oldest first."""
-        return decisions_from(execution_id, _entries(self.connection, execution_id, DECISION))
+        return decisions_from(execution_id, _entries(self.connection, execution_id, _DECISION))
 
 
 def _entries(connection: Connection, execution_id: str, type: str) -> list[JournalEvent]:
@@ -110,7 +110,7 @@ def decisions_from(execution_id: str, events: Iterable[JournalEvent]) -> list[De
     """The decisions of an execution from its `decision` journal entries, in seq order."""
     decisions = []
     for event in events:
-        if event.type != DECISION:
+        if event.type != _DECISION:
             continue
         data = _mapping(event.data)
         decisions.append(
