@@ -3,6 +3,7 @@
     .venv/bin/python bench/run.py                 # everything (core + scale workloads)
     .venv/bin/python bench/run.py --quick         # core workloads, fewer engines, < 5 min
     .venv/bin/python bench/run.py --engines treadle-memory,langgraph --workloads chain,fanout
+    .venv/bin/python bench/run.py --no-scale --rounds 3   # each core figure: median of 3 rounds
 
 What it does, in order:
 1. Creates each peer's virtualenv under `.bench/venvs/<peer>` (`python3 -m venv` + pip
@@ -12,10 +13,13 @@ What it does, in order:
    root) in a temporary folder on a free loopback port, and, per Temporal workload, a
    fresh `temporal server start-dev`. Both are stopped by pid at the end.
 3. Runs each engine x workload as a subprocess with a timeout; a failure or a timeout
-   becomes a JSON line with `"error"`, never an exception here.
+   becomes a JSON line with `"error"`, never an exception here. `--rounds R` runs the
+   core workloads R times, every engine in each round, so that a slow minute of the
+   machine falls on one round of each engine rather than on one engine's whole figure.
 4. Appends every line to `.bench/results-<date>.jsonl` and prints a table of
-   `per_step_ms` (workload x engine) and the ratio treadle/peer for each peer (below 1:
-   treadle is faster). `--markdown FILE` writes the same tables for docs/benchmarks.md.
+   `per_step_ms` (workload x engine; the median of the rounds) and the ratio
+   treadle/peer for each peer (below 1: treadle is faster). `--markdown FILE` writes the
+   same tables for docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import platform
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -400,36 +405,45 @@ def _metric(line: dict[str, Any]) -> float | None:
     return float(value) if isinstance(value, int | float) else None
 
 
+def medians(results: list[dict[str, Any]]) -> dict[tuple[str, int, str], float | None]:
+    """Each (workload, n, engine)'s figure: the median of its rounds that did not fail
+    (None: every round failed)."""
+    figures: dict[tuple[str, int, str], list[float]] = {}
+    for line in results:
+        if line.get("workload") in ("install", "commit"):
+            continue
+        values = figures.setdefault((line["workload"], line["n"], line["engine"]), [])
+        value = _metric(line)
+        if value is not None:
+            values.append(value)
+    return {key: statistics.median(values) if values else None for key, values in figures.items()}
+
+
 def tables(results: list[dict[str, Any]]) -> tuple[list[str], list[list[str]], list[str], list[list[str]]]:
-    """(header, rows) of the per-step table and of the ratio table."""
-    measured = [r for r in results if r.get("workload") not in ("install", "commit")]
-    engines = [e for e in ENGINES if any(r["engine"] == e for r in measured)]
-    keys = list(dict.fromkeys((r["workload"], r["n"]) for r in measured))
-    cell: dict[tuple[str, int, str], dict[str, Any]] = {
-        (r["workload"], r["n"], r["engine"]): r for r in measured
-    }
+    """(header, rows) of the per-step table and of the ratio table (medians of the rounds)."""
+    figure = medians(results)
+    engines = [e for e in ENGINES if any(engine == e for _, _, engine in figure)]
+    keys = list(dict.fromkeys((workload, n) for workload, n, _ in figure))
     header = ["workload", "n", "metric", *engines]
     rows = []
     for workload, n in keys:
         row = [workload, str(n), METRIC.get(workload, "per_step_ms")]
         for engine in engines:
-            line = cell.get((workload, n, engine))
-            value = _metric(line) if line else None
-            row.append("-" if line is None else (f"{value:.4g}" if value is not None else "err"))
+            key = (workload, n, engine)
+            value = figure.get(key)
+            row.append("-" if key not in figure else (f"{value:.4g}" if value is not None else "err"))
         rows.append(row)
     peers = [e for e in engines if e not in TREADLE]
     ratio_header = ["workload", "n", "treadle", *peers]
     ratio_rows = []
     for workload, n in keys:
         for mine in TREADLE:
-            line = cell.get((workload, n, mine))
-            value = _metric(line) if line else None
+            value = figure.get((workload, n, mine))
             if value is None:
                 continue
             row = [workload, str(n), mine]
             for peer in peers:
-                theirs = cell.get((workload, n, peer))
-                other = _metric(theirs) if theirs else None
+                other = figure.get((workload, n, peer))
                 row.append(f"{value / other:.3f}" if other else "-")
             ratio_rows.append(row)
     return header, rows, ratio_header, ratio_rows
@@ -515,12 +529,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=None, help="seconds per core run (300; quick 120)")
     parser.add_argument("--scale-timeout", type=float, default=1800, help="seconds per scale run")
     parser.add_argument("--markdown", type=Path, help="also write the tables as Markdown to this file")
+    parser.add_argument("--rounds", type=int, default=1, help="run the core workloads this many times, "
+                        "every engine in each round; the tables give each figure's median")  # fmt: skip
     args = parser.parse_args(argv)
     args.timeout = args.timeout or (120 if args.quick else 300)
     engines = _names(args.engines, list(ENGINES), QUICK_ENGINES if args.quick else DEFAULT_ENGINES)
     all_workloads = sorted({w for w, _ in CORE + SCALE})
     workloads = _names(args.workloads, all_workloads, all_workloads)
-    plan = [(w, n, False) for w, n in CORE if w in workloads]
+    # Rounds interleave the engines: a slow minute of the machine falls on one round of
+    # every engine, not on every run of one engine.
+    plan = [(w, n, False) for _ in range(max(args.rounds, 1)) for w, n in CORE if w in workloads]
     if not (args.quick or args.no_scale):
         plan += [(w, n, True) for w, n in SCALE if w in workloads]
 
