@@ -5,7 +5,8 @@ the store now reads them from the journal (`_projections`), and their tables go.
 journal gets a global `id` (its primary key; an execution's entries stay unique by
 `(execution_id, seq)`), which `/metrics` reads on from as it read on from stage ids.
 Existing entries are numbered in the order the table holds them (the order they were
-written, on SQLite).
+written, on SQLite). A `task.skipped` entry journalled before this revision kept neither
+the task's input nor its output (the stage row did): such stages read back without them.
 
 The downgrade fills the two tables back from the journal, as the store reads them (a
 stage's iteration from the runs of its task path before it; its start and input from the
