@@ -241,3 +241,75 @@ def test_0004_reads_stages_from_the_journal_and_the_downgrade_writes_them_back(d
         assert len(set(ids)) == len(RECORDS) + 1 and ids[-1] == max(ids)
     finally:
         store.dispose()
+
+
+_OLD_JOURNAL = table(
+    "execution_journal",
+    *(
+        column(name, type)
+        for name, type in list[tuple[str, TypeEngine[Any]]](
+            [
+                ("execution_id", String()),
+                ("seq", Integer()),
+                ("type", String()),
+                ("data", JSONType),
+                ("at", UTCDateTime()),
+            ]
+        )
+    ),
+)
+
+
+def test_0004_keeps_what_only_the_stage_of_a_skipped_task_held(database_url: str) -> None:
+    """Before 0004 a `task.skipped` entry had no input or output: its stage row had them."""
+    store = Store.open(database_url)
+    try:
+        store.migrate("0003")
+        insert_executions(store, "wex-1")
+        twice = [_task("maybe", "/do/1/maybe"), _task("maybe", "/do/1/maybe")]  # a `then` loop
+        entries = [
+            ("task.started", _task("a", "/do/0/a", input={"x": 1}), AT[0]),
+            ("task.completed", _task("a", "/do/0/a", output={"x": 2}), AT[1]),
+            ("task.skipped", twice[0], AT[2]),
+            ("task.skipped", twice[1], AT[3]),
+        ]
+        stages = [
+            ("/do/0/a", 0, "completed", {"x": 1}, {"x": 2}, AT[0], AT[1]),
+            ("/do/1/maybe", 0, "skipped", "first", "first", AT[2], AT[2]),
+            ("/do/1/maybe", 1, "skipped", ["second"], ["second"], AT[3], AT[3]),
+        ]
+        with store.engine.begin() as connection:
+            connection.execute(
+                _OLD_JOURNAL.insert(),
+                [
+                    {"execution_id": "wex-1", "seq": seq, "type": type, "data": data, "at": at}
+                    for seq, (type, data, at) in enumerate(entries, start=1)
+                ],
+            )
+            connection.execute(
+                _OLD_STAGES.insert(),
+                [
+                    {
+                        "execution_id": "wex-1",
+                        "node": node,
+                        "iteration": iteration,
+                        "status": status,
+                        "input": input,
+                        "output": output,
+                        "error": None,
+                        "started_at": started,
+                        "completed_at": ended,
+                        "duration_ms": 0.0,
+                    }
+                    for node, iteration, status, input, output, started, ended in stages
+                ],
+            )
+
+        store.migrate()
+        with store.begin(write=False) as tx:
+            read = tx.stages.list("wex-1")
+        assert [(s.node, s.iteration, s.status, s.input, s.output) for s in read] == [
+            (node, iteration, status, input, output) for node, iteration, status, input, output, *_ in stages
+        ]
+    finally:
+        store.dispose()

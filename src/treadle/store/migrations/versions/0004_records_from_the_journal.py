@@ -6,7 +6,8 @@ journal gets a global `id` (its primary key; an execution's entries stay unique 
 `(execution_id, seq)`), which `/metrics` reads on from as it read on from stage ids.
 Existing entries are numbered in the order the table holds them (the order they were
 written, on SQLite). A `task.skipped` entry journalled before this revision kept neither
-the task's input nor its output (the stage row did): such stages read back without them.
+the task's input nor its output (its stage row did): the upgrade copies them from the
+stage into the entry before the table goes.
 
 The downgrade fills the two tables back from the journal, as the store reads them (a
 stage's iteration from the runs of its task path before it; its start and input from the
@@ -40,10 +41,12 @@ _COLUMNS = "execution_id, seq, type, data, at"
 
 
 def upgrade() -> None:
-    if op.get_bind().dialect.name == "sqlite":
+    dialect = op.get_bind().dialect.name
+    if dialect == "sqlite":
         _number_sqlite()
     else:
         _number_postgresql()
+    op.execute(_KEEP_SKIPPED[dialect])
     op.drop_table("execution_stages")
     op.drop_table("execution_decisions")
 
@@ -155,6 +158,35 @@ def _create_decisions() -> None:
     )
     op.create_index("ix_execution_decisions_execution_id_id", "execution_decisions", ["execution_id", "id"])
 
+
+# The stage of a skipped task is the one of its path with the same iteration: the end
+# entries of that path before it.
+_ENDS = """
+    SELECT id, execution_id, type, {path} AS path,
+           row_number() OVER (PARTITION BY execution_id, {path} ORDER BY seq) - 1 AS iteration
+    FROM execution_journal
+    WHERE type IN ('task.completed', 'task.faulted', 'task.cancelled', 'task.skipped')
+"""
+_KEEP_SKIPPED = {
+    "sqlite": f"""
+        UPDATE execution_journal
+        SET data = json_set(data, '$.input', json(s.input), '$.output', json(s.output))
+        FROM ({_ENDS.format(path="data ->> '$.path'")}) AS ends
+        JOIN execution_stages AS s
+          ON s.execution_id = ends.execution_id AND s.node = ends.path
+         AND s.iteration = ends.iteration AND s.status = 'skipped'
+        WHERE execution_journal.id = ends.id AND ends.type = 'task.skipped'
+    """,
+    "postgresql": f"""
+        UPDATE execution_journal
+        SET data = data || jsonb_build_object('input', s.input, 'output', s.output)
+        FROM ({_ENDS.format(path="data ->> 'path'")}) AS ends
+        JOIN execution_stages AS s
+          ON s.execution_id = ends.execution_id AND s.node = ends.path
+         AND s.iteration = ends.iteration AND s.status = 'skipped'
+        WHERE execution_journal.id = ends.id AND ends.type = 'task.skipped'
+    """,
+}
 
 # A stage per end entry, with its task's latest `task.started` entry before it (same
 # position and attempt); iteration: the end entries of its path before it. On SQLite `->`
