@@ -8,7 +8,7 @@ import pytest
 
 from tests.runtime.conftest import create_execution, create_workflow, document
 from treadle.resources import FailedPrecondition, ResourceService, WorkflowExecution
-from treadle.runtime.local.transitions import mark_running, record_status
+from treadle.runtime.transitions import mark_running, record_status
 from treadle.store import Store
 
 

@@ -13,7 +13,7 @@ import pytest
 from tests.runtime.conftest import Counter, create_execution, create_workflow, document, running, wait_for
 from treadle.effects import function
 from treadle.resources import ListQuery, ResourceService, WorkflowExecution
-from treadle.runtime.local.scheduler import Scheduler
+from treadle.runtime.scheduler import Scheduler
 from treadle.store import Store
 
 KEYS: list[str] = []

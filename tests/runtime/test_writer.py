@@ -15,8 +15,8 @@ import pytest
 from tests.runtime.conftest import create_execution, create_workflow, document
 from treadle.resources import ResourceService, WorkflowExecution
 from treadle.runtime.local.runner import LeaseLost, _Release, end_runs, release_runs
-from treadle.runtime.local.transitions import record_statuses
 from treadle.runtime.local.writer import Batch, Grouped, Writer
+from treadle.runtime.transitions import record_statuses
 from treadle.store import Store
 
 

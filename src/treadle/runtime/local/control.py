@@ -25,11 +25,11 @@ from ulid import ULID
 from treadle.resources import FailedPrecondition, NotFound, ResourceService, WorkflowExecution
 from treadle.resources.phases import TERMINAL
 from treadle.runtime.local.events import deliver_to_listeners
-from treadle.runtime.local.retention import Retention
-from treadle.runtime.local.scheduler import Scheduler
 from treadle.runtime.local.settings import RuntimeSettings
-from treadle.runtime.local.transitions import end_offline, load_execution, move_to
 from treadle.runtime.local.worker import Worker
+from treadle.runtime.retention import Retention
+from treadle.runtime.scheduler import Scheduler
+from treadle.runtime.transitions import end_offline, load_execution, move_to
 from treadle.store import JournalEntry, Transaction
 
 __all__ = ["LocalRuntime"]

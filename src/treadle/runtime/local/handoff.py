@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 from treadle.resources import WorkflowExecution
 from treadle.runtime.loading import loaded_run
 from treadle.runtime.local.runner import Loaded
-from treadle.runtime.local.transitions import journal_running
+from treadle.runtime.transitions import journal_running
 from treadle.store import Claim, Row, Transaction
 
 if TYPE_CHECKING:

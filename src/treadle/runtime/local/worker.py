@@ -30,8 +30,8 @@ from treadle.runtime.local.handoff import Handoff
 from treadle.runtime.local.loader import Loader
 from treadle.runtime.local.runner import ExecutionRun, Loaded, load_group
 from treadle.runtime.local.settings import RuntimeSettings
-from treadle.runtime.local.transitions import mark_running, record_statuses
 from treadle.runtime.local.writer import Writer
+from treadle.runtime.transitions import mark_running, record_statuses
 from treadle.store import Claim
 
 __all__ = ["Worker"]

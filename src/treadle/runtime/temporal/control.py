@@ -38,12 +38,12 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from treadle.resources import FailedPrecondition, ListQuery, NotFound, ResourceService, WorkflowExecution
 from treadle.resources.phases import TERMINAL
 from treadle.runtime.loading import load_run
-from treadle.runtime.local.retention import Retention
-from treadle.runtime.local.scheduler import Scheduler
-from treadle.runtime.local.transitions import apply_status, end_offline, load_execution, move_to
+from treadle.runtime.retention import Retention
+from treadle.runtime.scheduler import Scheduler
 from treadle.runtime.temporal.client import cancel, resume, send_event, start_execution, suspend
 from treadle.runtime.temporal.messages import RunOptions
 from treadle.runtime.temporal.store import StoreProgressSink
+from treadle.runtime.transitions import apply_status, end_offline, load_execution, move_to
 from treadle.store import JournalEntry
 
 __all__ = ["TemporalRuntime"]

@@ -36,10 +36,10 @@ from treadle.resources import (
 )
 from treadle.resources.phases import TERMINAL
 from treadle.runtime.loading import load_run
-from treadle.runtime.local.transitions import record_status
 from treadle.runtime.records import decision_data, task_data, task_keys, task_status
 from treadle.runtime.redaction import Redactor
 from treadle.runtime.temporal.messages import ProgressBatch
+from treadle.runtime.transitions import record_status
 from treadle.store import JournalEntry, Transaction
 
 __all__ = ["MARKER", "StoreProgressSink"]

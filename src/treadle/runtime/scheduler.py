@@ -28,7 +28,7 @@ from treadle.engine import EventFilter
 from treadle.engine.event_filters import first_match
 from treadle.resources import ResourceService
 from treadle.resources.phases import TERMINAL
-from treadle.runtime.local.transitions import create_execution
+from treadle.runtime.transitions import create_execution
 
 __all__ = ["SCHEDULE_LABEL", "Scheduler", "schedule_of"]
 
