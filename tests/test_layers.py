@@ -11,6 +11,11 @@ SOURCE = Path(__file__).resolve().parents[1] / "src"
 BASE = {"treadle.errors", "treadle.settings"}
 RUNTIMES = {"treadle.runtime.local", "treadle.runtime.temporal"}
 
+#: What the shared runtime modules (`treadle.runtime`) may import, and each durable runtime
+#: besides (never the other runtime).
+_RUNTIME = {"treadle.dsl", "treadle.engine", "treadle.expr", "treadle.resources", "treadle.store"}
+_DURABLE = _RUNTIME | {"treadle.effects", "treadle.runtime"}
+
 #: What each package may import of treadle (besides itself and `BASE`).
 ALLOWED: dict[str, set[str]] = {
     "treadle.expr": set(),
@@ -19,31 +24,9 @@ ALLOWED: dict[str, set[str]] = {
     "treadle.effects": {"treadle.dsl", "treadle.engine", "treadle.expr"},
     "treadle.store": set(),
     "treadle.resources": {"treadle.dsl", "treadle.expr", "treadle.store"},
-    "treadle.runtime": {
-        "treadle.dsl",
-        "treadle.engine",
-        "treadle.expr",
-        "treadle.resources",
-        "treadle.store",
-    },
-    "treadle.runtime.local": {
-        "treadle.dsl",
-        "treadle.engine",
-        "treadle.expr",
-        "treadle.effects",
-        "treadle.resources",
-        "treadle.store",
-        "treadle.runtime",
-    },  # fmt: skip
-    "treadle.runtime.temporal": {
-        "treadle.dsl",
-        "treadle.engine",
-        "treadle.expr",
-        "treadle.effects",
-        "treadle.resources",
-        "treadle.store",
-        "treadle.runtime",
-    },  # fmt: skip
+    "treadle.runtime": _RUNTIME,
+    "treadle.runtime.local": _DURABLE,
+    "treadle.runtime.temporal": _DURABLE,
     "treadle.api": {"treadle", "treadle.resources", "treadle.store"},
     "treadle.client": {"treadle.resources"},
 }

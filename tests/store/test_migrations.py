@@ -163,42 +163,35 @@ RECORDS = [
         "decision", {"from": "/do/1", "to": None, "case": None, "result": None, "reason": "end"}, AT[7]
     ),
 ]
-_OLD_STAGES = table(
+
+
+def _old_table(name: str, **columns: TypeEngine[Any]) -> TableClause:
+    """A table as revision 0003 left it (the columns a test reads or writes)."""
+    return table(name, *(column(column_name, type) for column_name, type in columns.items()))
+
+
+_OLD_STAGES = _old_table(
     "execution_stages",
-    *(
-        column(name, type)
-        for name, type in list[tuple[str, TypeEngine[Any]]](
-            [
-                ("execution_id", String()),
-                ("node", String()),
-                ("iteration", Integer()),
-                ("status", String()),
-                ("input", JSONType),
-                ("output", JSONType),
-                ("error", JSONType),
-                ("started_at", UTCDateTime()),
-                ("completed_at", UTCDateTime()),
-                ("duration_ms", Float()),
-            ]
-        )
-    ),
+    execution_id=String(),
+    node=String(),
+    iteration=Integer(),
+    status=String(),
+    input=JSONType,
+    output=JSONType,
+    error=JSONType,
+    started_at=UTCDateTime(),
+    completed_at=UTCDateTime(),
+    duration_ms=Float(),
 )
-_OLD_DECISIONS = table(
+_OLD_DECISIONS = _old_table(
     "execution_decisions",
-    *(
-        column(name, type)
-        for name, type in list[tuple[str, TypeEngine[Any]]](
-            [
-                ("execution_id", String()),
-                ("from_node", String()),
-                ("to_node", String()),
-                ("case_name", String()),
-                ("result", JSONType),
-                ("reason", String()),
-                ("at", UTCDateTime()),
-            ]
-        )
-    ),
+    execution_id=String(),
+    from_node=String(),
+    to_node=String(),
+    case_name=String(),
+    result=JSONType,
+    reason=String(),
+    at=UTCDateTime(),
 )
 
 
@@ -243,20 +236,8 @@ def test_0004_reads_stages_from_the_journal_and_the_downgrade_writes_them_back(d
         store.dispose()
 
 
-_OLD_JOURNAL = table(
-    "execution_journal",
-    *(
-        column(name, type)
-        for name, type in list[tuple[str, TypeEngine[Any]]](
-            [
-                ("execution_id", String()),
-                ("seq", Integer()),
-                ("type", String()),
-                ("data", JSONType),
-                ("at", UTCDateTime()),
-            ]
-        )
-    ),
+_OLD_JOURNAL = _old_table(
+    "execution_journal", execution_id=String(), seq=Integer(), type=String(), data=JSONType, at=UTCDateTime()
 )
 
 

@@ -3,8 +3,8 @@
 Completed, faulted and cancelled executions are deleted once `retention_seconds` (24 h by
 default) have passed since they ended, or the workflow's own `spec.retention` (a DSL
 duration: ISO 8601 or `{hours: 1}`). The database cascades the deletion to the journal
-(its stages and decisions with it), contexts and runtime bookkeeping. Deletions go in batches, each its own
-short transaction, so a sweep never holds the write lock for long.
+(its stages and decisions with it), contexts and runtime bookkeeping. Deletions go in
+batches, each its own short transaction, so a sweep never holds the write lock for long.
 """
 
 from __future__ import annotations
