@@ -145,3 +145,28 @@ async def test_one_lost_lease_in_a_round_of_closing_runs_fails_only_its_own_batc
     else:
         states = {id: (run["state"], run["lease_owner"]) for id, run in runs.items()}
         assert states == {id: ("leased", "worker-1") if id == lost else ("waiting", None) for id in ids}
+
+
+def test_the_runtimes_task_reports_are_stored_as_json_and_merged_by_path(service: ResourceService) -> None:
+    id = create_execution(service, create_workflow(service, document([{"a": {"set": {"x": 1}}}])))
+    started = datetime(2026, 1, 1, 12, 0, 0, 250_000, tzinfo=UTC)
+    task = {"name": "a", "path": "/do/0/a", "phase": "running", "attempt": 1, "started_at": started}
+    task.update(completed_at=None, error=None)
+    with service.store.begin() as tx:
+        record_statuses(service, tx, [(id, {"phase": "running", "tasks": [task]})])
+    ended = {**task, "phase": "completed", "completed_at": datetime(2026, 1, 1, 12, 0, 1, tzinfo=UTC)}
+    with service.store.begin() as tx:
+        record_statuses(service, tx, [(id, {"tasks": [ended]})])
+    with service.store.begin(write=False) as tx:
+        row = tx.executions.get(id)
+    assert row is not None
+    stored = row["body"]["status"]["tasks"]
+    assert [(t["phase"], t["started_at"], t["completed_at"]) for t in stored] == [
+        ("completed", "2026-01-01T12:00:00.250000+00:00", "2026-01-01T12:00:01+00:00")
+    ]
+    with service.store.begin() as tx:  # the same report again changes nothing
+        record_statuses(service, tx, [(id, {"tasks": [ended]})])
+    execution = service.get(WorkflowExecution, id)
+    assert execution.metadata.version == row["version"]
+    [read] = execution.status.tasks
+    assert (read.phase, read.started_at, read.completed_at) == ("completed", started, ended["completed_at"])

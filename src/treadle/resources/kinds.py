@@ -147,17 +147,25 @@ EXECUTION = Kind(
     delete=DELETE,
 )
 
-#: The runtime's status reports: UpdateStatus without reading the result back (a model of
-#: the whole execution, which the runtime's writer never looks at).
-RECORD_EXECUTION_STATUS: Pipeline = (
+#: UpdateStatus: a status report merged into the execution, which is read back.
+UPDATE_EXECUTION_STATUS: Pipeline = (
     wex.parse_status_update,
     wex.load_for_status,
     wex.merge_status,
     wex.check_transition,
     wex.persist_status,
+    wex.status_result,
 )
 
-UPDATE_EXECUTION_STATUS: Pipeline = (*RECORD_EXECUTION_STATUS, wex.status_result)
+#: The runtime's own reports: `tasks[]` come in their stored form, and the execution is
+#: not read back (a model of the whole execution, which the runtime's writer never looks at).
+RECORD_EXECUTION_STATUS: Pipeline = (
+    wex.parse_runtime_report,
+    wex.load_for_status,
+    wex.merge_status,
+    wex.check_transition,
+    wex.persist_status,
+)
 
 CONTEXT = Kind(
     name="ExecutionContext",

@@ -13,6 +13,8 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
+import orjson
+
 from treadle.resources import ResourceService, WorkflowExecution
 from treadle.resources.kinds import RECORD_EXECUTION_STATUS, UPDATE_EXECUTION_STATUS
 from treadle.resources.phases import TRANSITIONS, Phase
@@ -62,14 +64,25 @@ def apply_status(
 def record_status(
     service: ResourceService, tx: Transaction, execution_id: str, update: Mapping[str, Any]
 ) -> None:
-    """`apply_status` for the runtime's writer: the same pipeline, without reading the
-    execution back as a model (it would cost as much as the write, and nobody reads it).
+    """`apply_status` for the runtime's writer: without reading the execution back as a
+    model (it would cost as much as the write, and nobody reads it), and with `tasks[]`
+    (`treadle.runtime.records.task_status` entries) stored as they are, not validated.
 
     Raises:
         NotFound, FailedPrecondition (an impossible transition), InvalidArgument.
     """
-    op = _operation(service, tx, "WorkflowExecution", "runtime", input=dict(update), id=execution_id)
+    report = dict(update)
+    if report.get("tasks"):
+        report["tasks"] = _stored_form(report["tasks"])
+    op = _operation(service, tx, "WorkflowExecution", "runtime", input=report, id=execution_id)
     run(RECORD_EXECUTION_STATUS, op)
+
+
+def _stored_form(tasks: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The tasks as JSON types, their times as ISO 8601 text: one orjson round trip (a
+    tenth of the models' validation and dump)."""
+    stored: list[dict[str, Any]] = orjson.loads(orjson.dumps(tasks))
+    return stored
 
 
 def record_statuses(
