@@ -170,3 +170,29 @@ def test_the_runtimes_task_reports_are_stored_as_json_and_merged_by_path(service
     assert execution.metadata.version == row["version"]
     [read] = execution.status.tasks
     assert (read.phase, read.started_at, read.completed_at) == ("completed", started, ended["completed_at"])
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+async def test_the_wal_is_checkpointed_once_it_has_grown_not_after_each_status_round(
+    service: ResourceService, store: Store
+) -> None:
+    workflow_id = create_workflow(service, document([{"a": {"set": {"x": 1}}}]))
+    ids = [create_execution(service, workflow_id) for _ in range(20)]
+    writer = Writer(store, lambda tx, reports: record_statuses(service, tx, reports))
+    writer.start(asyncio.get_running_loop())
+    try:
+        for id in ids:  # twenty runs' status reports: a few dozen pages
+            future = writer.submit(Batch(id, status={"phase": "running"}))
+            assert future is not None
+            await asyncio.wait_for(future, 10)
+        assert writer.checkpoints == 0
+        for seq in range(100, 500):  # four hundred steps' commits, ~3 pages each
+            await asyncio.wait_for(writer.write(_batch(ids[0], seq)), 10)
+        assert writer.loop_commits > 300
+        for _ in range(200):
+            if writer.checkpoints:
+                break
+            await asyncio.sleep(0.01)
+        assert writer.checkpoints == 1
+    finally:
+        await asyncio.to_thread(writer.stop)

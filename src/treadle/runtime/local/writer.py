@@ -17,10 +17,12 @@ included) instead of two thread hops and a SQLAlchemy transaction (~0.3 ms). The
 never waits for a lock: it only tries the store's in-process write lock
 (`Store.write_lock`), and its connection's busy timeout for another process's lock is
 1 ms; when either is taken the batch goes to the writer thread, which waits as long as
-it must. The loop's connection never checkpoints the WAL (milliseconds of
-copying and fsync); the writer thread does, every `_CHECKPOINT_EVERY` loop commits and
-after each round of status reports (whose commit skips SQLite's automatic checkpoint, so
-the runs waiting on it go on first). The
+it must. The runtime's commits never checkpoint the WAL (milliseconds of copying and
+fsync, which the runs waiting on the commit would wait for too): the writer thread does,
+once they have written about as many pages as SQLite's own automatic checkpoint waits
+for, after the round that crossed the mark, while the loop goes on committing. (It did
+after every round of status reports: a checkpoint per run ended, 0.5-0.9 ms of CPU each,
+for a WAL of a few dozen pages.) The
 writer thread too commits rounds of such batches on a raw connection, on PostgreSQL as
 well (one pipelined round trip with the COMMIT). PostgreSQL always goes through the
 thread: the event loop never waits on the network.
@@ -72,9 +74,16 @@ class Grouped:
 #: The loop's busy timeout: how long a commit on the event loop may wait for SQLite's write
 #: lock before it hands the batch to the writer thread instead.
 _LOOP_BUSY_TIMEOUT_MS = 1
-#: Loop commits between two WAL checkpoints on the writer thread (a step writes ~2-4 pages,
-#: SQLite's own autocheckpoint is at 1,000 pages).
-_CHECKPOINT_EVERY = 250
+#: WAL pages written between two checkpoints on the writer thread: SQLite's own automatic
+#: checkpoint threshold, which the runtime's commits turn off.
+_CHECKPOINT_PAGES = 1000
+
+
+def _pages(rows: int, reports: int = 0) -> int:
+    """About how many pages a commit writes to the WAL (measured: a step's three journal
+    rows ~3, 64 rows ~16; a status report rewrites its execution's row, ~7 overflow pages
+    for a hundred tasks)."""
+    return 3 + rows // 5 + 8 * reports
 
 
 @dataclass
@@ -121,10 +130,11 @@ class Writer:
         self._thread_appender: RawAppender | PostgresAppender | None = None
         self._writing = False  # a round is being committed on the thread
         self._checkpoint_due = False
-        self._since_checkpoint = 0
+        self._wal_pages = 0  # written since the last checkpoint, about
         self.rounds = 0
         self.batches = 0
         self.loop_commits = 0
+        self.checkpoints = 0
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         """Start the thread; futures are resolved on `loop`."""
@@ -198,13 +208,17 @@ class Writer:
             # Nothing was written.
             return False
         self.loop_commits += 1
-        self._since_checkpoint += 1
-        if self._since_checkpoint >= _CHECKPOINT_EVERY:
-            self._since_checkpoint = 0
-            with self._cond:
+        self._wrote(_pages(len(batch.journal)))
+        return True
+
+    def _wrote(self, pages: int) -> None:
+        """Count pages written to the WAL; past `_CHECKPOINT_PAGES`, the thread checkpoints."""
+        with self._cond:
+            self._wal_pages += pages
+            if self._wal_pages >= _CHECKPOINT_PAGES:
+                self._wal_pages = 0
                 self._checkpoint_due = True
                 self._cond.notify()
-        return True
 
     # -- the thread ------------------------------------------------------------------------
 
@@ -222,11 +236,11 @@ class Writer:
                 try:
                     if round_:
                         self._write_round(round_)
-                    if checkpoint:
-                        self._checkpoint()
                 finally:
                     with self._cond:
                         self._writing = False
+                if checkpoint:  # the loop commits meanwhile: WAL checkpoints never block writers
+                    self._checkpoint()
         finally:
             if self._thread_appender is not None:
                 self._thread_appender.close()
@@ -240,6 +254,8 @@ class Writer:
             appender.checkpoint()
         except sqlite3.Error as error:  # the next one will catch up
             log.debug("WAL checkpoint failed: %s", error)
+            return
+        self.checkpoints += 1
 
     def _appender(self) -> RawAppender | PostgresAppender:
         if self._thread_appender is None:
@@ -247,7 +263,7 @@ class Writer:
             self._thread_appender = (
                 PostgresAppender(engine)
                 if engine.dialect.name == "postgresql"
-                else RawAppender(engine, write_lock=self.store.write_lock)
+                else RawAppender(engine, write_lock=self.store.write_lock, autocheckpoint=False)
             )
         return self._thread_appender
 
@@ -265,8 +281,11 @@ class Writer:
         batches = [batch for batch, _ in round_]
         try:
             if self._thread_raw and all(batch.records_only for batch in batches):
+                rows = [row for batch in batches for row in batch.journal]
                 try:
-                    self._appender().append([row for batch in batches for row in batch.journal])
+                    self._appender().append(rows)
+                    if self._loop_raw:
+                        self._wrote(_pages(len(rows)))
                 except Exception:
                     # Rolled back: redone on a pooled connection (this one may be broken),
                     # then batch by batch if it fails again.
@@ -301,10 +320,11 @@ class Writer:
     def _commit(self, batches: list[Batch]) -> None:
         # A round that goes through here carries status reports or run ends: runs wait on
         # it. SQLite's automatic checkpoint would run in its commit, before they go on
-        # (every other 100-step run paid 2-7 ms for it); the writer checkpoints right
-        # after the round instead, once the runs are released.
+        # (every other 100-step run paid 2-7 ms for it); the writer checkpoints between
+        # rounds instead, once the runs are released (`_wrote`).
+        rows = [row for batch in batches for row in batch.journal]
         with self.store.begin(autocheckpoint=not self._loop_raw) as tx:
-            tx.append_records([row for batch in batches for row in batch.journal])
+            tx.append_records(rows)
             reports = [(batch.execution_id, batch.status) for batch in batches if batch.status]
             if reports:
                 self.apply_statuses(tx, reports)
@@ -318,8 +338,7 @@ class Writer:
             for apply, items in grouped.items():
                 apply(tx, items)
         if self._loop_raw:
-            with self._cond:
-                self._checkpoint_due = True
+            self._wrote(_pages(len(rows), len(reports)))
 
 
 def _resolve(outcomes: list[tuple[asyncio.Future[None] | None, BaseException | None]]) -> None:
