@@ -334,7 +334,7 @@ class Session:
                 self.postgres = None
 
     def floor(self) -> None:
-        """The floor: one INSERT+COMMIT in SQLite and PostgreSQL."""
+        """The floors: one INSERT+COMMIT in SQLite and PostgreSQL, one step's rows in treadle's journal."""
         command = [str(self.pythons["project"]), str(BENCH / "sqlite_floor.py"), "--n", "1000"]
         if self.postgres is not None:
             command += ["--pg-url", self.postgres.socket_url]
@@ -477,7 +477,7 @@ def print_tables(results: list[dict[str, Any]]) -> None:
             table.add_row(*r)
         console.print(table)
     for f in floors:
-        console.print(f"floor {f['engine']}: {f['per_step_ms']} ms per INSERT+COMMIT")
+        console.print(f"floor {f['engine']}: {f['per_step_ms']} ms per commit")
 
 
 def markdown(results: list[dict[str, Any]]) -> str:

@@ -6,6 +6,11 @@ the median cost of one committed insert:
 - `floor-sqlite-wal-normal`: SQLite, `journal_mode=WAL`, `synchronous=NORMAL`;
 - `floor-sqlite-wal-full`: SQLite, `journal_mode=WAL`, `synchronous=FULL`;
 - `floor-sqlite-rollback`: SQLite's defaults (rollback journal, `synchronous=FULL`);
+- `floor-sqlite-step`: what one step of a `sync` treadle run commits: its three journal
+  rows (`task.started`, the call's result, `task.completed`, as a 100-step chain writes
+  them, already serialized) in one `BEGIN IMMEDIATE` ... `COMMIT`, into treadle's own
+  journal table (made by its migrations: its indexes, its foreign key checked), on a
+  connection with treadle's pragmas: the limit treadle's per-step cost is compared with;
 - `floor-postgres-socket`: PostgreSQL over a Unix socket (`--pg-url`, e.g.
   `postgresql://postgres@/postgres?host=/tmp/sock&port=5433`), skipped without one.
 
@@ -62,6 +67,60 @@ def sqlite_floor(folder: str, n: int, journal: str | None, synchronous: str | No
         connection.close()
 
 
+def step_floor(folder: str, n: int) -> list[float]:
+    """Median-ready timings of n step batches committed into treadle's journal table."""
+    from treadle.resources import ResourceService, SecretCipher
+    from treadle.store import Store
+
+    path = Path(folder) / "floor-step.db"
+    store = Store.open(f"sqlite:///{path}", migrate=True)
+    service = ResourceService(store, SecretCipher.generate())
+    document = {
+        "document": {"dsl": "1.0.3", "namespace": "bench", "name": "floor", "version": "1.0.0"},
+        "do": [{"step0": {"set": {"x": 1}}}],
+    }
+    workflow = service.create(
+        {"kind": "Workflow", "metadata": {"name": "floor"}, "spec": {"document": document}}
+    )
+    execution = service.create({"kind": "WorkflowExecution", "spec": {"workflow_id": workflow.metadata.id}})
+    execution_id = execution.metadata.id
+    store.dispose()
+    connection = sqlite3.connect(str(path), isolation_level=None)
+    for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON"):
+        connection.execute(f"PRAGMA {pragma}")
+    insert = "INSERT INTO execution_journal (execution_id, seq, type, data, at) VALUES (?, ?, ?, ?, ?)"
+    at = "2026-11-25 00:00:00.000000"
+
+    def step(i: int) -> None:
+        seq = 3 * (i + 101)  # after the execution's first entry (the warm-up's i goes down to -100)
+        task = f'{{"name": "step{i}", "path": "/do/{i}/step{i}", "position": "/do/{i}/step{i}", "attempt": 0'
+        rows = [
+            (execution_id, seq, "task.started", f'{task}, "input": {{"x": {i}}}}}', at),
+            (
+                execution_id,
+                seq + 1,
+                "effect",
+                f'{{"key": "do/{i}/step{i}", "op": "call", "value": {{"x": {i + 1}}}}}',
+                at,
+            ),
+            (
+                execution_id,
+                seq + 2,
+                "task.completed",
+                f'{task}, "output": {{"x": {i + 1}}}, "started_at": "{at}"}}',
+                at,
+            ),
+        ]
+        connection.execute("BEGIN IMMEDIATE")
+        connection.executemany(insert, rows)
+        connection.execute("COMMIT")
+
+    try:
+        return _time_commits(step, n)
+    finally:
+        connection.close()
+
+
 def postgres_floor(url: str, n: int) -> list[float]:
     """The same against PostgreSQL (psycopg 3, autocommit off, one commit per insert)."""
     import psycopg
@@ -112,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
             ("floor-sqlite-rollback", None, None),
         ):
             emit(_line(engine, args.n, sqlite_floor(folder, args.n, journal, synchronous), found))
+        emit(_line("floor-sqlite-step", args.n, step_floor(folder, args.n), found))
     if args.pg_url:
         try:
             emit(_line("floor-postgres-socket", args.n, postgres_floor(args.pg_url, args.n), found))

@@ -22,3 +22,19 @@ def test_treadle_memory_chain_prints_one_contract_line() -> None:
     assert "error" not in line
     assert isinstance(line["seconds"], float) and isinstance(line["per_step_ms"], float)
     assert line["versions"]["treadle"]
+
+
+def test_the_floors_print_a_contract_line_each_the_step_floor_in_treadles_journal() -> None:
+    command = [sys.executable, str(ROOT / "bench" / "sqlite_floor.py"), "--n", "20"]
+    finished = subprocess.run(command, capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert finished.returncode == 0, finished.stderr
+    lines = [json.loads(text) for text in finished.stdout.splitlines() if text.strip()]
+    assert [line["engine"] for line in lines] == [
+        "floor-sqlite-wal-normal",
+        "floor-sqlite-wal-full",
+        "floor-sqlite-rollback",
+        "floor-sqlite-step",
+    ]
+    for line in lines:
+        assert CONTRACT <= line.keys() and "error" not in line
+        assert isinstance(line["per_step_ms"], float)
