@@ -10,6 +10,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
 from treadle.store import Store
+from treadle.store._engine import SQLITE_AUTOCHECKPOINT_PAGES
 
 
 def _backend_pid(store: Store) -> int:
@@ -59,14 +60,14 @@ def test_a_commit_can_leave_the_checkpoint_to_its_caller(tmp_path: Path) -> None
     store = Store.open(f"sqlite:///{path}", pool_size=1, max_overflow=0)
     _write_pages(store, 1, autocheckpoint=True)
     before = path.stat().st_size
-    # Over SQLite's 1,000-page threshold, in a commit that must not checkpoint: the
-    # pages stay in the WAL, the database file does not grow.
-    _write_pages(store, 1500, autocheckpoint=False)
+    # Over the store's threshold, in a commit that must not checkpoint: the pages stay in
+    # the WAL, the database file does not grow.
+    _write_pages(store, SQLITE_AUTOCHECKPOINT_PAGES + 500, autocheckpoint=False)
     assert path.stat().st_size == before
-    with store.begin(write=False) as tx:
-        assert _autocheckpoint(tx) == 1000  # the pooled connection got its threshold back
+    with store.begin(write=False) as tx:  # the pooled connection got its threshold back
+        assert _autocheckpoint(tx) == SQLITE_AUTOCHECKPOINT_PAGES
     _write_pages(store, 1, autocheckpoint=True)  # a commit that may: it copies them over
-    assert path.stat().st_size > before + 1000 * 3000
+    assert path.stat().st_size > before + SQLITE_AUTOCHECKPOINT_PAGES * 3000
     store.dispose()
 
 

@@ -33,6 +33,10 @@ __all__ = ["WRITE", "make_engine", "normalize_url", "set_autocheckpoint"]
 # Execution option set on connections that will write: SQLite begins them IMMEDIATE.
 WRITE = "treadle_write"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+#: WAL pages after which a commit checkpoints the WAL itself (SQLite's default: 1,000). A
+#: runtime's writer checkpoints at ~1,000 on a thread of its own, off every commit's path;
+#: this is the bound for a process without one (or a WAL the writer did not see grow).
+SQLITE_AUTOCHECKPOINT_PAGES = 4_000
 PING_AFTER_IDLE_SECONDS = 5.0
 
 
@@ -121,6 +125,7 @@ def _tune_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA wal_autocheckpoint={SQLITE_AUTOCHECKPOINT_PAGES}")
         cursor.close()
 
     @event.listens_for(engine, "begin")

@@ -17,12 +17,8 @@ included) instead of two thread hops and a SQLAlchemy transaction (~0.3 ms). The
 never waits for a lock: it only tries the store's in-process write lock
 (`Store.write_lock`), and its connection's busy timeout for another process's lock is
 1 ms; when either is taken the batch goes to the writer thread, which waits as long as
-it must. The runtime's commits never checkpoint the WAL (milliseconds of copying and
-fsync, which the runs waiting on the commit would wait for too): the writer thread does,
-once they have written about as many pages as SQLite's own automatic checkpoint waits
-for, after the round that crossed the mark, while the loop goes on committing. (It did
-after every round of status reports: a checkpoint per run ended, 0.5-0.9 ms of CPU each,
-for a WAL of a few dozen pages.) The
+it must. None of these commits checkpoints the WAL: they count the pages they write
+for the `Checkpointer`, which does on a thread of its own. The
 writer thread too commits rounds of such batches on a raw connection, on PostgreSQL as
 well (one pipelined round trip with the COMMIT). PostgreSQL always goes through the
 thread: the event loop never waits on the network.
@@ -43,12 +39,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from treadle.runtime.local.checkpointer import Checkpointer, pages
 from treadle.store import Store, Transaction
 from treadle.store._fast import PostgresAppender, RawAppender, raw_appends_supported
 
@@ -74,16 +70,6 @@ class Grouped:
 #: The loop's busy timeout: how long a commit on the event loop may wait for SQLite's write
 #: lock before it hands the batch to the writer thread instead.
 _LOOP_BUSY_TIMEOUT_MS = 1
-#: WAL pages written between two checkpoints on the writer thread: SQLite's own automatic
-#: checkpoint threshold, which the runtime's commits turn off.
-_CHECKPOINT_PAGES = 1000
-
-
-def _pages(rows: int, reports: int = 0) -> int:
-    """About how many pages a commit writes to the WAL (measured: a step's three journal
-    rows ~3, 64 rows ~16; a status report rewrites its execution's row, ~7 overflow pages
-    for a hundred tasks)."""
-    return 3 + rows // 5 + 8 * reports
 
 
 @dataclass
@@ -129,12 +115,11 @@ class Writer:
         self._loop_lock = threading.Lock()
         self._thread_appender: RawAppender | PostgresAppender | None = None
         self._writing = False  # a round is being committed on the thread
-        self._checkpoint_due = False
-        self._wal_pages = 0  # written since the last checkpoint, about
+        #: Checkpoints the WAL the commits here write (a SQLite file).
+        self.checkpointer = Checkpointer(store.engine) if self._loop_raw else None
         self.rounds = 0
         self.batches = 0
         self.loop_commits = 0
-        self.checkpoints = 0
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         """Start the thread; futures are resolved on `loop`."""
@@ -143,6 +128,8 @@ class Writer:
         self._stopping = False
         self._thread = threading.Thread(target=self._main, name="treadle-writer", daemon=True)
         self._thread.start()
+        if self.checkpointer is not None:
+            self.checkpointer.start()
 
     def stop(self) -> None:
         """Write what is queued, stop the thread, close the loop's connection."""
@@ -152,6 +139,8 @@ class Writer:
         if self._thread is not None:
             self._thread.join()
             self._thread = None
+        if self.checkpointer is not None:
+            self.checkpointer.stop()
         with self._loop_lock:
             if self._loop_appender is not None:
                 self._loop_appender.close()
@@ -208,17 +197,12 @@ class Writer:
             # Nothing was written.
             return False
         self.loop_commits += 1
-        self._wrote(_pages(len(batch.journal)))
+        self._wrote(len(batch.journal))
         return True
 
-    def _wrote(self, pages: int) -> None:
-        """Count pages written to the WAL; past `_CHECKPOINT_PAGES`, the thread checkpoints."""
-        with self._cond:
-            self._wal_pages += pages
-            if self._wal_pages >= _CHECKPOINT_PAGES:
-                self._wal_pages = 0
-                self._checkpoint_due = True
-                self._cond.notify()
+    def _wrote(self, rows: int, reports: int = 0) -> None:
+        if self.checkpointer is not None:
+            self.checkpointer.wrote(pages(rows, reports))
 
     # -- the thread ------------------------------------------------------------------------
 
@@ -226,36 +210,21 @@ class Writer:
         try:
             while True:
                 with self._cond:
-                    while not self._queue and not self._stopping and not self._checkpoint_due:
+                    while not self._queue and not self._stopping:
                         self._cond.wait()
                     if not self._queue and self._stopping:
                         return
                     round_, self._queue = self._queue, []
-                    checkpoint, self._checkpoint_due = self._checkpoint_due, False
-                    self._writing = bool(round_)
+                    self._writing = True
                 try:
-                    if round_:
-                        self._write_round(round_)
+                    self._write_round(round_)
                 finally:
                     with self._cond:
                         self._writing = False
-                if checkpoint:  # the loop commits meanwhile: WAL checkpoints never block writers
-                    self._checkpoint()
         finally:
             if self._thread_appender is not None:
                 self._thread_appender.close()
                 self._thread_appender = None
-
-    def _checkpoint(self) -> None:
-        appender = self._appender()
-        if not isinstance(appender, RawAppender):
-            return
-        try:
-            appender.checkpoint()
-        except sqlite3.Error as error:  # the next one will catch up
-            log.debug("WAL checkpoint failed: %s", error)
-            return
-        self.checkpoints += 1
 
     def _appender(self) -> RawAppender | PostgresAppender:
         if self._thread_appender is None:
@@ -284,8 +253,7 @@ class Writer:
                 rows = [row for batch in batches for row in batch.journal]
                 try:
                     self._appender().append(rows)
-                    if self._loop_raw:
-                        self._wrote(_pages(len(rows)))
+                    self._wrote(len(rows))
                 except Exception:
                     # Rolled back: redone on a pooled connection (this one may be broken),
                     # then batch by batch if it fails again.
@@ -320,8 +288,7 @@ class Writer:
     def _commit(self, batches: list[Batch]) -> None:
         # A round that goes through here carries status reports or run ends: runs wait on
         # it. SQLite's automatic checkpoint would run in its commit, before they go on
-        # (every other 100-step run paid 2-7 ms for it); the writer checkpoints between
-        # rounds instead, once the runs are released (`_wrote`).
+        # (every other 100-step run paid 2-7 ms for it): the checkpointer's thread does.
         rows = [row for batch in batches for row in batch.journal]
         with self.store.begin(autocheckpoint=not self._loop_raw) as tx:
             tx.append_records(rows)
@@ -337,8 +304,7 @@ class Writer:
                         action(tx)
             for apply, items in grouped.items():
                 apply(tx, items)
-        if self._loop_raw:
-            self._wrote(_pages(len(rows), len(reports)))
+        self._wrote(len(rows), len(reports))
 
 
 def _resolve(outcomes: list[tuple[asyncio.Future[None] | None, BaseException | None]]) -> None:
