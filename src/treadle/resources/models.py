@@ -45,9 +45,9 @@ API_VERSION: Final = "treadle.dev/v1"
 
 #: How the local runtime makes a run's steps durable. `sync`: each effect's result is
 #: committed before the run goes on (a crash re-runs only the effects in flight).
-#: `async`: results are committed in the background while the run goes on, and before it
-#: ends, unloads, subscribes to or emits an event (a crash re-runs the steps whose results
-#: were not committed yet: at most about two batches of 64 entries a run). LangGraph's
+#: `async`: results are committed in batches while the run goes on, and before it ends,
+#: unloads, subscribes to or emits an event (a crash re-runs the steps whose results were
+#: not committed yet: at most one or two batches of 64 entries a run). LangGraph's
 #: `durability="async"`.
 Durability = Literal["sync", "async"]
 

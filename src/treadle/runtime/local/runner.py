@@ -48,12 +48,12 @@ log = logging.getLogger(__name__)
 #: needs anyway instead of costing a commit of its own (a chain of calls made ~1.5 commits
 #: a step before, ~1 now). Still written promptly when the run has no effect in flight.
 _RIDE_ALONG_SECONDS = 0.002
-#: With `async` durability, a run's results go to the writer thread as soon as its
-#: previous batch is committed; once this many journal entries wait while it is not, the
-#: run waits for both. That bounds what a crash can lose to about two batches a run,
-#: and lets the writer thread have the GIL: a chain of calls that never yields to the
+#: With `async` durability, once this many journal entries wait, the run commits them:
+#: that bounds what a crash can lose, and a chain of calls that never yields to the
 #: event loop would otherwise pile up its whole run (up to ~100 ms of steps a kill lost,
-#: with 8 such runs at once).
+#: with 8 such runs at once). On a SQLite file the loop commits them itself; on
+#: PostgreSQL a run's results go to the writer thread as soon as its previous batch is
+#: committed, and at this many the run waits for both (about two batches at most).
 _WRITE_BEHIND_ENTRIES = 64
 
 
@@ -252,19 +252,24 @@ class ExecutionRun:
         self._schedule_flush()
 
     async def record(self, data: dict[str, Any]) -> None:
-        """Journal an effect result and wait until it is durable (`async` durability: hand
-        it to the writer thread and go on)."""
+        """Journal an effect result and wait until it is durable (`async` durability: go
+        on, see `_WRITE_BEHIND_ENTRIES`)."""
         if self.stopping:
             raise asyncio.CancelledError
         self.buffer(EFFECT, data)
         if not self.write_behind:
             await self.durable()
             return
-        last = self._last
-        if last is None or last.done():
-            self._flush()
-        elif len(self.batch.journal) >= _WRITE_BEHIND_ENTRIES:
-            await self.durable()  # else `_written` sends the batch once `last` is committed
+        if len(self.batch.journal) >= _WRITE_BEHIND_ENTRIES:
+            # On a SQLite file, committed here and now: converting the rows is work under
+            # the GIL on any thread (the commit itself is ~2 us a row), so the writer
+            # thread only added hops; a 1,000-step chain waited for it a third of its time.
+            self._flush(on_loop=True)
+            await self.durable()
+        elif self._commits_behind:
+            last = self._last
+            if last is None or last.done():
+                self._flush()  # the writer thread commits it while the run goes on
 
     async def subscribe(self, key: str, event_type: str | None, filters: list[dict[str, Any]]) -> Any:
         """Subscribe a listen (or find the event already delivered to it), durably."""
@@ -370,15 +375,23 @@ class ExecutionRun:
             return
         self._flush()
 
-    def _flush(self) -> None:
+    @property
+    def _commits_behind(self) -> bool:
+        """`async` results go to the writer thread while the run goes on (PostgreSQL:
+        the thread waits on the network, not the run)."""
+        return not self.worker.writer.commits_on_loop
+
+    def _flush(self, *, on_loop: bool | None = None) -> None:
         self._flush_scheduled = False
         self._take_status(force=False)
         if not self.batch or self.lost:
             return
         batch, self.batch = self.batch, Batch(self.execution_id)
-        # Write-behind batches go to the writer thread: a commit on the loop would hold
-        # the run up as long as waiting for it does.
-        future = self.worker.writer.submit(batch, on_loop=not self.write_behind)
+        # Unless told otherwise, write-behind batches go to the writer thread (what the
+        # ride-along timer flushes: the thread commits many runs' batches at once).
+        if on_loop is None:
+            on_loop = not self.write_behind
+        future = self.worker.writer.submit(batch, on_loop=on_loop)
         assert future is not None
         future.add_done_callback(self._written)
         self._last = future
@@ -386,8 +399,9 @@ class ExecutionRun:
     def _written(self, future: asyncio.Future[None]) -> None:
         if not future.cancelled() and future.exception() is not None:
             self._write_failed(future.exception())
-        elif self.write_behind and future is self._last and self.batch and not self.stopping:
-            self._flush()  # what the run recorded while this batch was being committed
+        elif self.write_behind and self._commits_behind and future is self._last and not self.stopping:
+            if self.batch:
+                self._flush()  # what the run recorded while this batch was being committed
 
     def _write_failed(self, error: BaseException | None) -> None:
         if self.lost:

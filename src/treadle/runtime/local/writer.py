@@ -121,6 +121,12 @@ class Writer:
         self.batches = 0
         self.loop_commits = 0
 
+    @property
+    def commits_on_loop(self) -> bool:
+        """Whether batches of journal rows may be committed on the event loop (a SQLite
+        file): a commit there is the GIL's work on any thread."""
+        return self._loop_raw
+
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         """Start the thread; futures are resolved on `loop`."""
         self._loop = loop
