@@ -168,6 +168,10 @@ def test_only_sqlite_files_take_the_raw_path(tmp_path: Path) -> None:
     [
         NOW,
         datetime(5, 1, 2, 3, 4, 5, tzinfo=UTC),
+        datetime(5, 1, 2, 3, 4, 5, 6, tzinfo=UTC),
+        datetime(2025, 1, 1, 12, 30, tzinfo=UTC),
+        datetime(2025, 1, 1, 12, 30, 0, 1, tzinfo=UTC),
+        datetime(9999, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC),
         datetime(2025, 6, 30, 23, 59, 59, 999_999, tzinfo=timezone(timedelta(hours=-7))),
         datetime(2025, 1, 1, tzinfo=timezone(timedelta(hours=2))),
     ],

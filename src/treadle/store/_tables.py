@@ -15,6 +15,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -61,6 +62,10 @@ NullableJSONType: TypeEngine[Any] = JSON(none_as_null=True).with_variant(
 BigId: TypeEngine[int] = BigInteger().with_variant(Integer(), "sqlite")
 
 
+#: `len(orjson.dumps(t))` of a UTC time with microseconds, quotes included.
+_RFC3339_UTC_WITH_MICROSECONDS = len(b'"2025-01-01T12:30:00.120000+00:00"')
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """Timezone-aware UTC datetimes on both databases (SQLite stores them naive, in UTC)."""
 
@@ -84,7 +89,8 @@ class UTCDateTime(TypeDecorator[datetime]):
         """On SQLite, straight to SQLAlchemy's text form (`2025-01-01 12:30:00.120000`).
 
         `isoformat` writes what `process_bind_param` and the SQLite `DATETIME` processor
-        write in two steps (~2.4 µs), in one (~0.7 µs): a step of a run stores ~6 times.
+        write in two steps (~2.4 µs), in one (~1.0 µs); a UTC time the runtime stamped,
+        orjson's RFC 3339 text cut to that form in ~0.45 µs: a step of a run stores three.
         """
         if dialect.name != "sqlite":
             return super().bind_processor(dialect)
@@ -92,7 +98,10 @@ class UTCDateTime(TypeDecorator[datetime]):
         def process(value: datetime | None) -> str | None:
             if value is None:
                 return None
-            if value.tzinfo is UTC:  # what the runtime stamps: `+00:00` cut off (~1.0 µs, not 1.5)
+            if value.tzinfo is UTC:
+                text = orjson.dumps(value)  # b'"2025-01-01T12:30:00.120000+00:00"'
+                if len(text) == _RFC3339_UTC_WITH_MICROSECONDS:  # none when microsecond is 0
+                    return text[1:27].decode().replace("T", " ")
                 return value.isoformat(" ", "microseconds")[:26]
             if value.tzinfo is None:
                 raise ValueError(f"naive datetime {value!r}: treadle stores timezone-aware UTC times")
