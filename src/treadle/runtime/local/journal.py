@@ -108,9 +108,11 @@ class JournalEffects:
 
     async def call(self, kind: str, args: Mapping[str, Any], key: str) -> Any:
         """Answer from the journal, else perform with idempotency key `execution_id/key`."""
-        found = await self._replayed(key)
+        # A live run (no results left to replay, not stopping) skips the two coroutines.
+        found = await self._replayed(key) if self.results else _MISSING
         if found is _MISSING:
-            await self._gate()
+            if self.host.stopping or self.suspending:
+                await self._gate()
             async with self._branches:
                 self._begin()
                 try:
