@@ -9,6 +9,7 @@ once what led to it is committed. The kill -9 acceptance test of an `async` run 
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -57,6 +58,7 @@ async def test_an_async_run_records_what_a_sync_run_records(service: ResourceSer
 
         before = commits()
         sync_run = await _run(service, runtime, sync_id)
+        await asyncio.sleep(0.05)  # the writer thread idle again (it says so once it has the GIL back)
         after_sync, loop_commits = commits(), writer.loop_commits
         async_run = await _run(service, runtime, async_id)
         after_async = commits()

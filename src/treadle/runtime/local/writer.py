@@ -91,8 +91,6 @@ class Batch:
 
 
 _Waiter = tuple[Batch, "asyncio.Future[None] | None"]
-#: A batch's future and how its commit went (None: committed).
-_Outcome = tuple["asyncio.Future[None] | None", BaseException | None]
 
 
 class Writer:
@@ -224,17 +222,11 @@ class Writer:
                         return
                     round_, self._queue = self._queue, []
                     self._writing = True
-                outcomes = None
                 try:
-                    outcomes = self._write_round(round_)
+                    self._write_round(round_)
                 finally:
                     with self._cond:
                         self._writing = False
-                # Released once the round is over: a run that goes on at once finds the
-                # writer idle and commits its next batch on the loop (until this thread
-                # got the GIL back to say so, it went to the queue).
-                if outcomes is not None:
-                    self._release(outcomes)
         finally:
             if self._thread_appender is not None:
                 self._thread_appender.close()
@@ -259,8 +251,8 @@ class Writer:
             except Exception as error:  # already broken: nothing more to release
                 log.debug("closing a failed appender: %s", error)
 
-    def _write_round(self, round_: list[_Waiter]) -> list[_Outcome]:
-        outcomes: list[_Outcome]
+    def _write_round(self, round_: list[_Waiter]) -> None:
+        outcomes: list[tuple[asyncio.Future[None] | None, BaseException | None]]
         batches = [batch for batch, _ in round_]
         try:
             if self._thread_raw and all(batch.records_only for batch in batches):
@@ -292,10 +284,6 @@ class Writer:
         for _, failure in outcomes:
             if failure is not None:
                 log.debug("a write batch failed: %s", failure)
-        return outcomes
-
-    def _release(self, outcomes: list[_Outcome]) -> None:
-        """Resolve the round's futures on the event loop."""
         loop = self._loop
         if loop is not None and not loop.is_closed():
             try:
@@ -325,7 +313,7 @@ class Writer:
         self._wrote(len(rows), len(reports))
 
 
-def _resolve(outcomes: list[_Outcome]) -> None:
+def _resolve(outcomes: list[tuple[asyncio.Future[None] | None, BaseException | None]]) -> None:
     for future, failure in outcomes:
         if future is None or future.done():
             continue
