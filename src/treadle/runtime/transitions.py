@@ -80,7 +80,7 @@ def record_status(
 
 def _stored_form(tasks: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """The tasks as JSON types, their times as ISO 8601 text: one orjson round trip (a
-    tenth of the models' validation and dump)."""
+    third of the models' validation and dump)."""
     stored: list[dict[str, Any]] = orjson.loads(orjson.dumps(tasks))
     return stored
 
