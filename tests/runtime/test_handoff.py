@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import threading
 from datetime import UTC, datetime, timedelta
 
@@ -274,3 +275,37 @@ async def test_an_execution_taken_as_the_worker_stops_is_released_not_left_lease
     async with running(service, lease_seconds=30.0) as other:
         other.wake()
         assert (await other.wait(eid, timeout=10)).status.output == {"x": 1}
+
+
+@pytest.mark.parametrize("stop", ["unload", "cancel"])
+async def test_a_run_stopped_before_its_engine_takes_a_step_still_settles(
+    service: ResourceService, store: Store, stop: str
+) -> None:
+    """The worker stopping (or a cancel) just as a run has created its engine's task, before
+    that task's first step: the task is cancelled without the engine's own handling. The
+    run is still released (or ended cancelled), not left leased until the lease lapses."""
+    wid = create_workflow(service, PARKED)
+    async with running(service, lease_seconds=30.0) as runtime:
+        await queue_drained(runtime)
+        eid = create_execution(service, wid)  # taken at its creation: it starts as the loop turns
+        for _ in range(10_000):
+            run = runtime.worker.runs.get(eid)
+            if run is not None and run.task is not None:
+                break
+            await asyncio.sleep(0)
+        assert run is not None and run.task is not None
+        engine = run.task.get_coro()  # type: ignore[attr-defined]
+        assert inspect.getcoroutinestate(engine) == inspect.CORO_CREATED
+        stopped = runtime.worker.watch(eid)
+        if stop == "unload":
+            run.unload("ready", None)
+        else:
+            run.cancel()
+        ended = await asyncio.wait_for(stopped, 5)
+        row = _run_row(store, eid)
+        if stop == "unload":
+            assert ended is None
+            assert row is not None and row["state"] == "ready" and row["lease_owner"] is None
+        else:
+            assert ended == "cancelled" and row is None
+            assert (await runtime.wait(eid, timeout=5)).status.phase == "cancelled"

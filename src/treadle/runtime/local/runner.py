@@ -185,7 +185,7 @@ class ExecutionRun:
                 runtime_info={"metadata": {"worker": self.worker.worker_id}},
             )
         )
-        result = await self.task
+        result = await self._engine_result()
         self.stopping = True
         if self.lost:
             return
@@ -193,6 +193,19 @@ class ExecutionRun:
             await self._settle_quietly(self._release_batch())
         else:
             await self._end(result)
+
+    async def _engine_result(self) -> RunResult:
+        """How the engine ended. An unload, a cancel or a lost lease that comes before the
+        engine's first step cancels its task without the engine's own handling (which
+        returns a cancelled result): that is a cancelled run too, settled as the others."""
+        assert self.task is not None
+        try:
+            return await self.task
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if not self.task.cancelled() or (current is not None and current.cancelling()):
+                raise  # this run itself is cancelled, not (only) its engine
+            return RunResult("cancelled")
 
     def unload(self, state: str, wake_at: datetime | None) -> None:
         """Stop the engine and release the execution in `state` (its effects say so)."""
