@@ -309,3 +309,32 @@ async def test_a_run_stopped_before_its_engine_takes_a_step_still_settles(
         else:
             assert ended == "cancelled" and row is None
             assert (await runtime.wait(eid, timeout=5)).status.phase == "cancelled"
+
+
+async def test_the_runs_a_tick_claims_as_the_worker_stops_are_released_not_left_leased(
+    service: ResourceService, store: Store
+) -> None:
+    wid = create_workflow(service, PARKED)
+    eid = create_execution(service, wid)  # pending: the worker's first tick claims it
+    runtime = LocalRuntime(service, FAST.with_changes(lease_seconds=30.0))
+    in_tick, go_on, committed = threading.Event(), threading.Event(), threading.Event()
+    tick = runtime.worker._db_tick
+
+    def late(capacity: int, renew: bool, keep: list[str]) -> tuple[list[Claim], list[dict[str, object]]]:
+        in_tick.set()
+        go_on.wait(5)
+        try:
+            return tick(capacity, renew, keep)
+        finally:
+            committed.set()
+
+    runtime.worker._db_tick = late  # type: ignore[method-assign]
+    await runtime.start()
+    await asyncio.to_thread(in_tick.wait, 5)
+    stopping = asyncio.ensure_future(runtime.stop())  # while the tick's claim is in flight
+    await asyncio.sleep(0.05)
+    go_on.set()
+    await stopping
+    await asyncio.to_thread(committed.wait, 5)
+    run = _run_row(store, eid)
+    assert run is not None and run["state"] == "ready" and run["lease_owner"] is None

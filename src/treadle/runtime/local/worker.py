@@ -106,6 +106,10 @@ class Worker:
         if self._wake is not None:
             self._wake.set()
         if self._main is not None:
+            # A tick in flight finishes: the runs it claimed start, to be unloaded below
+            # with the others. Cancelled, its claims would commit anyway, on its thread,
+            # and keep their leases until they lapse.
+            await asyncio.wait({self._main}, timeout=self.settings.lease_seconds)
             self._main.cancel()
             await asyncio.gather(self._main, return_exceptions=True)
         await self._until_taken_started()
