@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 
 import pytest
+from sqlalchemy import event
 
 from tests.runtime.conftest import (
     FAST,
@@ -16,7 +18,7 @@ from tests.runtime.conftest import (
     running,
     wait_for,
 )
-from treadle.resources import NotFound, ResourceService
+from treadle.resources import NotFound, ResourceService, WorkflowExecution
 from treadle.runtime.local import LocalRuntime
 from treadle.store import Store
 
@@ -68,6 +70,44 @@ async def test_wait_returns_the_ended_execution(service: ResourceService) -> Non
         assert execution.status.output == {"x": 42}
         again = await runtime.wait(eid)  # already ended: answered from the store
         assert again.metadata.version == execution.metadata.version
+
+
+async def test_wait_hands_over_a_run_that_ends_here_as_a_read_would_give_it(
+    service: ResourceService, store: Store
+) -> None:
+    doc = document(
+        [
+            {"double": {"set": {"x": "${ .x * 2 }"}}},
+            {"greet": {"set": {"x": "${ .x }", "pin": "${ $secrets.pin }"}}},
+        ]
+    )
+    wid = create_workflow(service, doc)
+    reads: list[str] = []
+
+    @event.listens_for(store.engine, "before_cursor_execute")
+    def count_reads(conn: object, cursor: object, statement: str, *args: object) -> None:
+        # A read of the execution outside the runtime's own threads (its writer's is one).
+        thread = threading.current_thread().name
+        reads_body = statement.startswith("SELECT") and "workflow_executions.body" in statement
+        if reads_body and not thread.startswith("treadle-"):
+            reads.append(statement)
+
+    async with running(service) as runtime:
+        await asyncio.sleep(0.2)  # a tick found the queue drained: the next run is taken as created
+        eid = await asyncio.to_thread(
+            create_execution,
+            service,
+            wid,
+            {"x": 21},
+            runtime_env={"pin": {"value": 1234, "is_secret": True}},
+            labels={"team": "a"},
+        )
+        assert eid in runtime.worker.runs
+        execution = await runtime.wait(eid, timeout=20)
+    event.remove(store.engine, "before_cursor_execute", count_reads)
+    assert reads == []
+    assert execution.status.output == {"x": 42, "pin": "***"}
+    assert execution.model_dump() == service.get(WorkflowExecution, eid).model_dump()
 
 
 async def test_wait_sees_a_run_another_runtime_ends(service: ResourceService) -> None:

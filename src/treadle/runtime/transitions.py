@@ -20,7 +20,7 @@ from treadle.resources.kinds import RECORD_EXECUTION_STATUS, UPDATE_EXECUTION_ST
 from treadle.resources.phases import TRANSITIONS, Phase
 from treadle.resources.pipeline import Operation, run
 from treadle.resources.steps import from_row
-from treadle.store import JournalEntry, Transaction
+from treadle.store import JournalEntry, Row, Transaction
 
 __all__ = [
     "apply_status",
@@ -63,10 +63,13 @@ def apply_status(
 
 def record_status(
     service: ResourceService, tx: Transaction, execution_id: str, update: Mapping[str, Any]
-) -> None:
+) -> Row:
     """`apply_status` for the runtime's writer: without reading the execution back as a
-    model (it would cost as much as the write, and nobody reads it), and with `tasks[]`
+    model (it would cost as much as the write), and with `tasks[]`
     (`treadle.runtime.records.task_status` entries) stored as they are, not validated.
+
+    Returns the execution's row as written (as it was, for a no-op), its body without the
+    document snapshot (see `treadle.store.with_document`).
 
     Raises:
         NotFound, FailedPrecondition (an impossible transition), InvalidArgument.
@@ -76,6 +79,8 @@ def record_status(
         report["tasks"] = _stored_form(report["tasks"])
     op = _operation(service, tx, "WorkflowExecution", "runtime", input=report, id=execution_id)
     run(RECORD_EXECUTION_STATUS, op)
+    assert op.current is not None
+    return op.current
 
 
 def _stored_form(tasks: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -87,9 +92,9 @@ def _stored_form(tasks: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
 
 def record_statuses(
     service: ResourceService, tx: Transaction, reports: Sequence[tuple[str, Mapping[str, Any]]]
-) -> None:
+) -> dict[str, Row]:
     """`record_status` for many executions: their rows read and locked in one statement
-    (in id order), written in one executemany.
+    (in id order), written in one executemany. Returns the rows as written, by id.
 
     Raises:
         NotFound, FailedPrecondition, InvalidArgument: as `record_status`, for any of them.
@@ -97,9 +102,11 @@ def record_statuses(
     if len(reports) > 1:
         tx.executions.lock_many([execution_id for execution_id, _ in reports])
         tx.executions.defer_updates()
-    for execution_id, update in reports:
-        record_status(service, tx, execution_id, update)
+    written = {
+        execution_id: record_status(service, tx, execution_id, update) for execution_id, update in reports
+    }
     tx.executions.flush_updates()
+    return written
 
 
 def mark_running(service: ResourceService, tx: Transaction, execution_ids: list[str], now: datetime) -> None:

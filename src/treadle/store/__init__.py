@@ -23,6 +23,7 @@ from treadle.store._repositories import (
     ResourceRepository,
     Row,
     WorkflowRepository,
+    with_document,
 )
 from treadle.store._runtime_repositories import Claim, RuntimeRepository
 from treadle.store._store import Store, Transaction
@@ -59,4 +60,5 @@ __all__ = [
     "metadata",
     "normalize_url",
     "upgrade",
+    "with_document",
 ]

@@ -413,7 +413,7 @@ class ExecutionRepository(ResourceRepository):
     def with_document(self, row: Mapping[str, Any]) -> Row:
         """A row read without its document snapshot (`get(document=False)`), with it."""
         document = self.connection.execute(_DOCUMENT, {"b_id": row["id"]}).scalar()
-        return _with_document(dict(row), document)
+        return with_document(dict(row), document)
 
     def _stored(self, row: Mapping[str, Any]) -> Row:
         stored = dict(row)
@@ -431,7 +431,7 @@ class ExecutionRepository(ResourceRepository):
 
     def _row(self, found: RowMapping) -> Row:
         row = dict(found)
-        return _with_document(row, row.pop("document"))
+        return with_document(row, row.pop("document"))
 
     def update(self, id: str, expected_version: int, values: Mapping[str, Any]) -> bool:
         """See `ResourceRepository.update`; queued while updates are deferred."""
@@ -469,8 +469,9 @@ def _split_document(body: Mapping[str, Any]) -> tuple[Mapping[str, Any], Any]:
     return {**body, "status": kept}, document
 
 
-def _with_document(row: Row, document: Any) -> Row:
-    """`row` with `document` put back in its body's status (copies: held rows are shared)."""
+def with_document(row: Row, document: Any) -> Row:
+    """`row` (an execution's, read or written without its document snapshot) with
+    `document` put back in its body's status (copies: held rows are shared)."""
     if document is not None:
         body = row["body"]
         row["body"] = {**body, "status": {**(body.get("status") or {}), "document": document}}

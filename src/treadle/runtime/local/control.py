@@ -117,13 +117,21 @@ class LocalRuntime:
     async def wait(self, execution_id: str, *, timeout: float | None = None) -> WorkflowExecution:
         """Wait until the execution ends (completed, faulted or cancelled); return it.
 
+        A run that ends in this runtime's worker while this waits is returned as its last
+        write stored it, not read back; any other, as the store has it.
+
         Raises:
             NotFound: there is no such execution.
             TimeoutError: it did not end within `timeout` seconds.
         """
+        run = self.worker.runs.get(execution_id)
         phase = (await self.wait_many([execution_id], timeout=timeout))[execution_id]
         if phase not in TERMINAL:
             raise TimeoutError(f"execution {execution_id} is still {phase}")
+        # A run that ended here hands over what its last write stored: no read back.
+        ended_here = run.final_execution() if run is not None else None
+        if ended_here is not None and ended_here.status.phase == phase:
+            return ended_here
         return await asyncio.to_thread(self.service.get, WorkflowExecution, execution_id)
 
     async def wait_many(

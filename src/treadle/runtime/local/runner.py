@@ -21,19 +21,20 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from treadle.dsl.models import Workflow
 from treadle.engine import RunResult, run_workflow
 from treadle.resources import WorkflowExecution
 from treadle.resources.phases import TERMINAL
+from treadle.resources.steps import from_row
 from treadle.runtime.loading import LoadedRun, build_run, read_runs
 from treadle.runtime.local.journal import JournalEffects
 from treadle.runtime.local.recorder import Recorder
 from treadle.runtime.local.replay import EFFECT, Replay
 from treadle.runtime.local.writer import Batch, Grouped
 from treadle.runtime.redaction import Redactor
-from treadle.store import Claim, Transaction
+from treadle.store import Claim, Row, Transaction, with_document
 
 if TYPE_CHECKING:
     from treadle.runtime.local.worker import Worker
@@ -113,6 +114,10 @@ class ExecutionRun:
         #: The last phase this run wrote as it ended (None: it did not end here: unloaded,
         #: lost, or its last write was refused).
         self.ended: str | None = None
+        #: The execution's row as that last write stored it (see `final_execution`).
+        self.stored: Row | None = None
+        #: The document snapshot the run runs.
+        self.document: dict[str, Any] | None = None
         #: The listens parked when the run unloaded: their events may already be in the inbox.
         self.listening: list[str] = []
         self.wake_at: datetime | None = None
@@ -150,6 +155,7 @@ class ExecutionRun:
             await self._settle_quietly(self._forget_batch())
             return
         self.next_seq = loaded.replay.last_seq
+        self.document = loaded.execution.status.document
         self.write_behind = loaded.execution.spec.durability == "async"
         self._redact = Redactor.of_values(loaded.secret_values).value
         if self.lost:
@@ -449,8 +455,19 @@ class ExecutionRun:
             self._schedule_flush()
 
     async def _end(self, result: RunResult) -> None:
-        if await self._settle_quietly(self._final_batch(result)):
-            self.ended = result.status
+        batch = self._final_batch(result)
+        if await self._settle_quietly(batch):
+            self.ended, self.stored = result.status, batch.stored
+
+    def final_execution(self) -> WorkflowExecution | None:
+        """The execution as this run's last write stored it, secrets redacted (None: the
+        run did not end here): the model a read would give, built from the row that write
+        left and the document snapshot the run ran, without reading them back."""
+        if self.ended is None or self.stored is None:
+            return None
+        service = self.worker.service
+        row = with_document(dict(self.stored), self.document)
+        return cast(WorkflowExecution, from_row(service.kind_of(WorkflowExecution), row, service.cipher))
 
     async def _settle_quietly(self, batch: Batch) -> bool:
         """Write the run's last batch (True once written); a failure only means the lease

@@ -40,12 +40,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from treadle.runtime.local.checkpointer import Checkpointer, pages
-from treadle.store import Store, Transaction
+from treadle.store import Row, Store, Transaction
 from treadle.store._fast import PostgresAppender, RawAppender, raw_appends_supported
 
 __all__ = ["Batch", "Grouped", "StatusApplier", "Writer"]
@@ -53,8 +53,8 @@ __all__ = ["Batch", "Grouped", "StatusApplier", "Writer"]
 log = logging.getLogger(__name__)
 
 #: Applies the status reports `(execution_id, report)` of a round inside its transaction
-#: (the control plane's rules).
-StatusApplier = Callable[[Transaction, list[tuple[str, dict[str, Any]]]], None]
+#: (the control plane's rules); returns the executions' rows as written, by id.
+StatusApplier = Callable[[Transaction, list[tuple[str, dict[str, Any]]]], Mapping[str, Row]]
 Action = Callable[[Transaction], None]
 
 
@@ -80,6 +80,9 @@ class Batch:
     journal: list[dict[str, Any]] = field(default_factory=list)
     status: dict[str, Any] | None = None
     actions: list[Action | Grouped] = field(default_factory=list)
+    #: With a status report: the execution's row as its round left it (without the
+    #: document snapshot), set once that round is committed.
+    stored: Row | None = None
 
     def __bool__(self) -> bool:
         return bool(self.journal or self.status or self.actions)
@@ -296,11 +299,12 @@ class Writer:
         # it. SQLite's automatic checkpoint would run in its commit, before they go on
         # (every other 100-step run paid 2-7 ms for it): the checkpointer's thread does.
         rows = [row for batch in batches for row in batch.journal]
+        written: Mapping[str, Row] = {}
         with self.store.begin(autocheckpoint=not self._loop_raw) as tx:
             tx.append_records(rows)
             reports = [(batch.execution_id, batch.status) for batch in batches if batch.status]
             if reports:
-                self.apply_statuses(tx, reports)
+                written = self.apply_statuses(tx, reports)
             grouped: dict[Callable[[Transaction, list[Any]], None], list[Any]] = {}
             for batch in batches:
                 for action in batch.actions:
@@ -310,6 +314,9 @@ class Writer:
                         action(tx)
             for apply, items in grouped.items():
                 apply(tx, items)
+        for batch in batches:
+            if batch.status:
+                batch.stored = written.get(batch.execution_id)
         self._wrote(len(rows), len(reports))
 
 
