@@ -60,6 +60,24 @@ def test_end_runs_forgets_many_runs_at_once(store: Store) -> None:
     assert set(_left(store, "wex-kept").values()) == {1}
 
 
+def test_end_held_runs_ends_them_only_if_every_lease_is_still_held(store: Store) -> None:
+    insert_executions(store, "wex-a", "wex-b", "wex-kept")
+    for id in ("wex-a", "wex-b", "wex-kept"):
+        _bookkeeping(store, id)
+    with store.begin() as tx:
+        tx.runtime.set_run("wex-a", state="leased", lease_owner="w1", epoch=2)
+        tx.runtime.set_run("wex-b", state="leased", lease_owner="w2", epoch=5)
+    with store.begin() as tx:  # wex-b was taken by another worker (w2), or in a later epoch
+        assert tx.runtime.end_held_runs([("wex-a", "w1", 2), ("wex-b", "w1", 5)]) == ["wex-b"]
+        assert tx.runtime.end_held_runs([("wex-b", "w2", 4), ("wex-none", "w2", 1)]) == ["wex-b", "wex-none"]
+    assert set(_left(store, "wex-a").values()) == set(_left(store, "wex-b").values()) == {1}
+    with store.begin() as tx:
+        assert tx.runtime.end_held_runs([("wex-b", "w2", 5), ("wex-a", "w1", 2)]) == []
+        assert tx.runtime.end_held_runs([]) == []
+    assert set(_left(store, "wex-a").values()) == set(_left(store, "wex-b").values()) == {0}
+    assert set(_left(store, "wex-kept").values()) == {1}
+
+
 def test_runs_for_update_reads_the_runs_asked_for(store: Store) -> None:
     insert_executions(store, "wex-a", "wex-b", "wex-none")
     _bookkeeping(store, "wex-a")

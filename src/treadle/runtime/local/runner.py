@@ -567,8 +567,9 @@ def end_runs(tx: Transaction, ends: list[tuple[str, str, int]]) -> None:
     Raises:
         LeaseLost: one of them does not (the round is redone batch by batch).
     """
-    _held_runs(tx, ends)
-    tx.runtime.end_runs([execution_id for execution_id, _, _ in ends])
+    lost = tx.runtime.end_held_runs(ends)
+    if lost:
+        raise LeaseLost(lost[0])
 
 
 @dataclass(frozen=True)
