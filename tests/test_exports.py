@@ -99,6 +99,7 @@ EXPORTS: dict[str, set[str]] = {
         "metadata",
         "normalize_url",
         "upgrade",
+        "with_document",
     },
     "treadle.resources": {
         "ACTIVE",
