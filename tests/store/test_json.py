@@ -169,6 +169,27 @@ def test_dumps_refuses_what_json_dumps_refuses(value: Any) -> None:
         _json.dumps(value)
 
 
+@pytest.mark.parametrize("value", [*STORABLE, *SQLITE_ONLY], ids=_ids([*STORABLE, *SQLITE_ONLY]))
+def test_dumps_json_like_writes_what_json_dumps_means(value: Any) -> None:
+    assert repr(json.loads(_json.dumps_json_like(value))) == repr(json.loads(json.dumps(value)))
+
+
+# What `to_json_like` lets through refuses as `json.dumps` does; a plain `Enum` or a `UUID`
+# never gets that far (`to_json_like` refuses them), and orjson would write them.
+NOT_JSON_LIKE = [value for value in REFUSED if "Color" not in repr(value) and "UUID" not in repr(value)]
+
+
+@pytest.mark.parametrize("value", NOT_JSON_LIKE, ids=_ids(NOT_JSON_LIKE))
+def test_dumps_json_like_refuses_what_json_dumps_refuses(value: Any) -> None:
+    assert _outcome(_json.dumps_json_like, value) == _outcome(json.dumps, value)
+
+
+def test_dumps_json_like_refuses_a_cycle_as_json_dumps_does() -> None:
+    cycle: list[Any] = []
+    cycle.append(cycle)
+    assert _outcome(_json.dumps_json_like, cycle) == _outcome(json.dumps, cycle)
+
+
 def test_dumps_refuses_a_cycle_as_json_dumps_does() -> None:
     cycle: list[Any] = []
     cycle.append(cycle)

@@ -25,6 +25,7 @@ from sqlalchemy import Connection, Engine, Table
 from sqlalchemy.pool import PoolProxiedConnection
 
 from treadle.settings import sqlite_path
+from treadle.store._json import dumps_json_like
 from treadle.store._tables import JOURNAL
 
 __all__ = ["Busy", "PostgresAppender", "RawAppender", "append_records", "raw_appends_supported"]
@@ -74,6 +75,12 @@ class _Insert:
         self._converted = [(index, process) for index, (_, process) in enumerate(self.plan) if process]
         self._get = itemgetter(*self.names)
 
+    def encode(self, name: str, process: _Processor) -> None:
+        """Convert column `name`'s values with `process` (SQLAlchemy's own otherwise)."""
+        index = self.names.index(name)
+        self.plan[index] = (name, process)
+        self._converted = [(i, p) for i, (_, p) in enumerate(self.plan) if p]
+
     def rows(self, records: Iterable[Any]) -> list[list[Any]]:
         """The records as parameter lists, each value converted as SQLAlchemy would.
 
@@ -98,6 +105,9 @@ class _Records:
 
     def __init__(self, engine: Engine) -> None:
         self.journal = _Insert(JOURNAL, engine, skip=("id",))
+        if engine.dialect.name == "sqlite":
+            # A run's entries are JSON-like by construction: not walked before orjson.
+            self.journal.encode("data", dumps_json_like)
 
     def execute(self, cursor: Any, journal: Sequence[Mapping[str, Any]]) -> None:
         """Insert the rows on `cursor` (a DBAPI cursor)."""
