@@ -59,8 +59,15 @@ class _Insert:
     The records are mappings with a key per column.
     """
 
-    def __init__(self, table: Table, engine: Engine, skip: Iterable[str] = ()) -> None:
-        skipped = set(skip)
+    def __init__(
+        self,
+        table: Table,
+        engine: Engine,
+        skip: Iterable[str] = (),
+        encoders: Mapping[str, _Processor] | None = None,
+    ) -> None:
+        """`encoders`: a conversion for some columns instead of SQLAlchemy's own."""
+        skipped, own = set(skip), encoders or {}
         columns = [column for column in table.columns if column.name not in skipped]
         self.names = [column.name for column in columns]
         mark = "?" if engine.dialect.name == "sqlite" else "%s"
@@ -68,18 +75,13 @@ class _Insert:
         self.sql = f"INSERT INTO {table.name} ({', '.join(self.names)}) VALUES ({marks})"
         dialect = engine.dialect
         self.plan: list[tuple[str, _Processor]] = [
-            (column.name, column.type.dialect_impl(dialect).bind_processor(dialect)) for column in columns
+            (column.name, own.get(column.name) or column.type.dialect_impl(dialect).bind_processor(dialect))
+            for column in columns
         ]
         # Only the columns with a processor are touched after the values are read all at
         # once (one C call): a step's rows took ~21 µs to convert value by value, ~12.5 now.
         self._converted = [(index, process) for index, (_, process) in enumerate(self.plan) if process]
         self._get = itemgetter(*self.names)
-
-    def encode(self, name: str, process: _Processor) -> None:
-        """Convert column `name`'s values with `process` (SQLAlchemy's own otherwise)."""
-        index = self.names.index(name)
-        self.plan[index] = (name, process)
-        self._converted = [(i, p) for i, (_, p) in enumerate(self.plan) if p]
 
     def rows(self, records: Iterable[Any]) -> list[list[Any]]:
         """The records as parameter lists, each value converted as SQLAlchemy would.
@@ -104,10 +106,9 @@ class _Records:
     """The INSERT of journal rows for one engine (their global `id` is the database's)."""
 
     def __init__(self, engine: Engine) -> None:
-        self.journal = _Insert(JOURNAL, engine, skip=("id",))
-        if engine.dialect.name == "sqlite":
-            # A run's entries are JSON-like by construction: not walked before orjson.
-            self.journal.encode("data", dumps_json_like)
+        # A run's entries are JSON-like by construction: on SQLite, not walked before orjson.
+        encoders = {"data": dumps_json_like} if engine.dialect.name == "sqlite" else None
+        self.journal = _Insert(JOURNAL, engine, skip=("id",), encoders=encoders)
 
     def execute(self, cursor: Any, journal: Sequence[Mapping[str, Any]]) -> None:
         """Insert the rows on `cursor` (a DBAPI cursor)."""

@@ -115,7 +115,7 @@ def dumps_json_like(value: Any) -> str:
         return dumps(value)
     try:
         text = orjson.dumps(value, default=_refuse, option=_STRICT_TYPES)
-    except (orjson.JSONEncodeError, RecursionError):
+    except orjson.JSONEncodeError:
         return dumps(value)
     if b"null" in text:
         return dumps(value)  # a None, or a NaN or ±Infinity orjson wrote as null
