@@ -14,7 +14,7 @@ from sqlalchemy import text
 
 from tests.store.rows import insert_executions
 from treadle.store import Store
-from treadle.store._fast import Busy, PostgresAppender, RawAppender, raw_appends_supported
+from treadle.store._fast import ROWS_PER_STATEMENT, Busy, PostgresAppender, RawAppender, raw_appends_supported
 
 NOW = datetime(2025, 1, 1, 12, 30, 0, 120_000, tzinfo=UTC)
 
@@ -105,6 +105,38 @@ def test_a_seq_conflict_rolls_everything_back_and_the_appender_goes_on(seeded: S
     appender.close()
     assert [entry[0] for entry in _read(seeded, "wex-raw")[0]] == [1, 2, 3, 4, 5]
     assert len(_read(seeded, "wex-raw")[1]) == 1
+
+
+def _many(execution_id: str, count: int, first_seq: int = 1) -> list[dict[str, Any]]:
+    return [
+        {"execution_id": execution_id, "seq": seq, "type": "effect", "data": {"i": seq}, "at": NOW}
+        for seq in range(first_seq, first_seq + count)
+    ]
+
+
+@pytest.mark.parametrize("count", [ROWS_PER_STATEMENT, ROWS_PER_STATEMENT + 1, 3 * ROWS_PER_STATEMENT + 5])
+def test_a_batch_of_any_size_reads_back_as_sqlalchemy_rows(seeded: Store, count: int) -> None:
+    appender = _appender(seeded)
+    try:
+        appender.append(_many("wex-raw", count))
+    finally:
+        appender.close()
+    with seeded.begin() as tx:
+        tx.runtime.append_journal(_many("wex-sa", count))
+    assert _read(seeded, "wex-raw") == _read(seeded, "wex-sa")
+    assert [entry[0] for entry in _read(seeded, "wex-raw")[0]] == list(range(1, count + 1))
+
+
+def test_a_conflict_in_a_later_statement_rolls_back_the_earlier_ones(seeded: Store) -> None:
+    appender = _appender(seeded)
+    last = 2 * ROWS_PER_STATEMENT + 3
+    appender.append(_many("wex-raw", 1, first_seq=last))  # the batch's last seq is taken
+    with pytest.raises((sqlite3.IntegrityError, psycopg.errors.UniqueViolation)):
+        appender.append(_many("wex-raw", last))
+    assert [entry[0] for entry in _read(seeded, "wex-raw")[0]] == [last]
+    appender.append(_many("wex-raw", last - 1))  # the same connection goes on
+    appender.close()
+    assert len(_read(seeded, "wex-raw")[0]) == last
 
 
 def test_a_held_write_lock_fails_fast_with_a_short_busy_timeout(sqlite_store: Store) -> None:

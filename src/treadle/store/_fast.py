@@ -8,6 +8,12 @@ writes journal rows with `executemany` on a DBAPI connection, in `BEGIN IMMEDIAT
 objects (`_tables.py`: names, columns, and each column type's bind processor for the
 engine's dialect), so the schema is still defined once.
 
+On SQLite the rows go in multi-row INSERTs (`VALUES (...), (...)`, up to
+`ROWS_PER_STATEMENT` a statement): `executemany` steps and resets its statement once a
+row (64 rows: ~140 µs against ~90). A batch that fits one statement needs no `BEGIN`:
+outside a transaction SQLite commits a statement whole, or nothing of it, as it ends
+(a step's three rows: ~15 µs against ~17).
+
 PostgreSQL has the same path for the runtime's writer thread (`PostgresAppender`): the
 rows go in one pipelined round trip with the COMMIT (psycopg's pipeline mode) where
 SQLAlchemy made four (the pool's ping, BEGIN, the INSERT, COMMIT): ~1.1 -> ~0.65 ms a
@@ -18,6 +24,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from itertools import chain
 from operator import itemgetter
 from typing import Any, Protocol, cast
 
@@ -28,7 +35,14 @@ from treadle.settings import sqlite_path
 from treadle.store._json import dumps_json_like
 from treadle.store._tables import JOURNAL
 
-__all__ = ["Busy", "PostgresAppender", "RawAppender", "append_records", "raw_appends_supported"]
+__all__ = [
+    "ROWS_PER_STATEMENT",
+    "Busy",
+    "PostgresAppender",
+    "RawAppender",
+    "append_records",
+    "raw_appends_supported",
+]
 
 _Processor = Callable[[Any], Any] | None
 
@@ -82,6 +96,16 @@ class _Insert:
         # once (one C call): a step's rows took ~21 µs to convert value by value, ~12.5 now.
         self._converted = [(index, process) for index, (_, process) in enumerate(self.plan) if process]
         self._get = itemgetter(*self.names)
+        self._head = self.sql.partition(" VALUES ")[0]
+        self._row_marks = f"({marks})"
+        self._sql_for: dict[int, str] = {}
+
+    def sql_for(self, count: int) -> str:
+        """The INSERT of `count` rows in one statement (`VALUES (...), (...), ...`)."""
+        sql = self._sql_for.get(count)
+        if sql is None:
+            sql = self._sql_for[count] = f"{self._head} VALUES {', '.join([self._row_marks] * count)}"
+        return sql
 
     def rows(self, records: Iterable[Any]) -> list[list[Any]]:
         """The records as parameter lists, each value converted as SQLAlchemy would.
@@ -101,19 +125,38 @@ class _Insert:
             rows.append(values)
         return rows
 
+    def values(self, records: Iterable[Any]) -> list[Any]:
+        """`rows`, one after the other in one list: the parameters of `sql_for`."""
+        return list(chain.from_iterable(self.rows(records)))
+
+
+#: Rows in one multi-row INSERT on SQLite: a step's rows, or an `async` run's batch of 64
+#: (`treadle.runtime.local.runner`), in one statement; more go in statements of this many.
+ROWS_PER_STATEMENT = 64
+
 
 class _Records:
     """The INSERT of journal rows for one engine (their global `id` is the database's)."""
 
     def __init__(self, engine: Engine) -> None:
+        sqlite = engine.dialect.name == "sqlite"
         # A run's entries are JSON-like by construction: on SQLite, not walked before orjson.
-        encoders = {"data": dumps_json_like} if engine.dialect.name == "sqlite" else None
+        encoders = {"data": dumps_json_like} if sqlite else None
         self.journal = _Insert(JOURNAL, engine, skip=("id",), encoders=encoders)
+        # psycopg pipelines an `executemany` already (one round trip for all the rows).
+        self._multi_row = sqlite
 
     def execute(self, cursor: Any, journal: Sequence[Mapping[str, Any]]) -> None:
-        """Insert the rows on `cursor` (a DBAPI cursor)."""
-        if journal:
-            cursor.executemany(self.journal.sql, self.journal.rows(journal))
+        """Insert the rows on `cursor` (a DBAPI cursor): on SQLite, in one statement if
+        they are at most `ROWS_PER_STATEMENT`."""
+        insert = self.journal
+        if not self._multi_row:
+            if journal:
+                cursor.executemany(insert.sql, insert.rows(journal))
+            return
+        for start in range(0, len(journal), ROWS_PER_STATEMENT):
+            part = journal[start : start + ROWS_PER_STATEMENT]
+            cursor.execute(insert.sql_for(len(part)), insert.values(part))
 
 
 #: By dialect and driver (what the SQL and the conversions depend on: `make_engine` gives
@@ -189,7 +232,8 @@ class RawAppender:
         self._records = _records_of(engine)
 
     def append(self, journal: Sequence[Mapping[str, Any]], *, wait: bool = True) -> None:
-        """Insert the rows in one `BEGIN IMMEDIATE` transaction and commit it.
+        """Insert the rows and commit them: in one statement, or (more than
+        `ROWS_PER_STATEMENT`) in one `BEGIN IMMEDIATE` transaction.
 
         Holds the store's `write_lock` (if given) meanwhile; `wait=False` gives up at once
         when another thread of this process holds it.
@@ -211,6 +255,13 @@ class RawAppender:
 
     def _append(self, journal: Sequence[Mapping[str, Any]]) -> None:
         cursor = self.connection.cursor()
+        if len(journal) <= ROWS_PER_STATEMENT:
+            try:
+                # One statement outside a transaction: SQLite commits it whole, or nothing.
+                self._records.execute(cursor, journal)
+            finally:
+                cursor.close()
+            return
         cursor.execute("BEGIN IMMEDIATE")
         try:
             self._records.execute(cursor, journal)
