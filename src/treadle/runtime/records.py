@@ -20,8 +20,10 @@ so no caller can forget it.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
+
+import orjson
 
 __all__ = ["decision_data", "task_data", "task_keys", "task_status"]
 
@@ -75,8 +77,16 @@ def task_data(
         data["input"] = redact(input)
         data["output"] = redact(output)
     if started_at is not None and status != "started":
-        data["started_at"] = started_at.isoformat()
+        data["started_at"] = _isoformat(started_at)
     return data
+
+
+def _isoformat(at: datetime) -> str:
+    """`at.isoformat()`; for a UTC time, orjson's RFC 3339 text, the same text (~0.35 µs
+    instead of ~1: a step's end entry has one)."""
+    if at.tzinfo is UTC:
+        return orjson.dumps(at)[1:-1].decode()
+    return at.isoformat()
 
 
 def task_status(
