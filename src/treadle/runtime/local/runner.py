@@ -412,7 +412,8 @@ class ExecutionRun:
             on_loop = not self.write_behind
         future = self.worker.writer.submit(batch, on_loop=on_loop)
         assert future is not None
-        future.add_done_callback(self._written)
+        if not future.done():  # done: committed on the loop, nothing to follow (a `sync` step)
+            future.add_done_callback(self._written)
         self._last = future
 
     def _written(self, future: asyncio.Future[None]) -> None:
