@@ -3,10 +3,9 @@
 A chain of function calls commits once per step, and SQLAlchemy's per-transaction work
 (connection checkout, `begin` events, statement caching, result objects) cost ~110 µs of
 the ~125 µs such a commit took; SQLite's own INSERT + COMMIT in WAL mode is ~13 µs. This
-writes journal rows with `executemany` on a DBAPI connection, in `BEGIN IMMEDIATE` /
-`COMMIT`. The SQL and the value conversions come from the table
-objects (`_tables.py`: names, columns, and each column type's bind processor for the
-engine's dialect), so the schema is still defined once.
+writes journal rows on a DBAPI connection. The SQL and the value conversions come from
+the table objects (`_tables.py`: names, columns, and each column type's bind processor
+for the engine's dialect), so the schema is still defined once.
 
 On SQLite the rows go in multi-row INSERTs (`VALUES (...), (...)`, up to
 `ROWS_PER_STATEMENT` a statement): `executemany` steps and resets its statement once a
