@@ -80,6 +80,7 @@ EXPORTS: dict[str, set[str]] = {
         "JournalEntry",
         "JournalEvent",
         "JournalRepository",
+        "KeptWrites",
         "ListQuery",
         "MAX_PAGE_SIZE",
         "Page",

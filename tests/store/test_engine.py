@@ -1,8 +1,11 @@
 """PostgreSQL connections: one that sat idle is pinged before use, a dead one replaced.
-SQLite: a commit that leaves the WAL checkpoint to its caller."""
+SQLite: a commit that leaves the WAL checkpoint to its caller. Write transactions kept on one
+connection."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -76,3 +79,81 @@ def test_leaving_the_checkpoint_changes_nothing_on_postgresql(postgres_migrated_
     with store.begin(autocheckpoint=False) as tx:
         assert tx.connection.exec_driver_sql("SELECT 1").scalar_one() == 1
     store.dispose()
+
+
+def _dbapi(tx: object) -> object:
+    return tx.connection.connection.dbapi_connection  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def scratch(store: Store) -> Iterator[Store]:
+    """`store` with a table `kept (n INTEGER PRIMARY KEY)`, dropped after the test (the
+    PostgreSQL database outlives it)."""
+    with store.begin() as tx:
+        tx.connection.execute(text("DROP TABLE IF EXISTS kept"))
+        tx.connection.execute(text("CREATE TABLE kept (n INTEGER PRIMARY KEY)"))
+    yield store
+    with store.begin() as tx:
+        tx.connection.execute(text("DROP TABLE kept"))
+
+
+def test_kept_writes_commit_on_one_connection_the_pool_never_sees(scratch: Store) -> None:
+    kept = scratch.kept_writes()
+    connections = []
+    for n in (1, 2):
+        with kept.begin() as tx:
+            tx.connection.execute(text("INSERT INTO kept VALUES (:n)"), {"n": n})
+            connections.append(_dbapi(tx))
+    assert connections[0] is connections[1]
+    with scratch.begin(write=False) as tx:
+        assert tx.connection.execute(text("SELECT n FROM kept ORDER BY n")).scalars().all() == [1, 2]
+        assert _dbapi(tx) is not connections[0]  # detached: never handed to anyone else
+    kept.close()
+
+
+def test_a_failed_kept_write_rolls_back_and_the_next_opens_another_connection(scratch: Store) -> None:
+    kept = scratch.kept_writes()
+    with kept.begin() as tx:
+        tx.connection.execute(text("INSERT INTO kept VALUES (1)"))
+        first = _dbapi(tx)
+    with pytest.raises(RuntimeError), kept.begin() as tx:
+        tx.connection.execute(text("INSERT INTO kept VALUES (2)"))
+        raise RuntimeError("the round failed")
+    with kept.begin() as tx:
+        assert tx.connection.execute(text("SELECT n FROM kept")).scalars().all() == [1]
+        assert _dbapi(tx) is not first
+    kept.close()
+
+
+def test_kept_writes_without_the_checkpoint_leave_the_pooled_connections_theirs(tmp_path: Path) -> None:
+    path = tmp_path / "wal.db"
+    store = Store.open(f"sqlite:///{path}", pool_size=1, max_overflow=0)
+    _write_pages(store, 1, autocheckpoint=True)
+    before = path.stat().st_size
+    kept = store.kept_writes(autocheckpoint=False)
+    with kept.begin() as tx:
+        tx.connection.execute(text("INSERT INTO filler VALUES (randomblob(3000))"), [{}] * 1500)
+        assert _autocheckpoint(tx) == 0
+        # It holds the store's write lock, as every write transaction of the process does.
+        assert store.write_lock is not None
+        assert not _acquired_elsewhere(store.write_lock)
+    assert path.stat().st_size == before  # over the threshold, not checkpointed
+    with store.begin(write=False) as tx:
+        assert _autocheckpoint(tx) == SQLITE_AUTOCHECKPOINT_PAGES
+    kept.close()
+    store.dispose()
+
+
+def _acquired_elsewhere(lock: object) -> bool:
+    acquired: list[bool] = []
+
+    def take() -> None:
+        got = lock.acquire(blocking=False)  # type: ignore[attr-defined]
+        acquired.append(got)
+        if got:
+            lock.release()  # type: ignore[attr-defined]
+
+    thread = threading.Thread(target=take)
+    thread.start()
+    thread.join()
+    return acquired[0]

@@ -26,7 +26,7 @@ from treadle.store._repositories import (
     with_document,
 )
 from treadle.store._runtime_repositories import Claim, RuntimeRepository
-from treadle.store._store import Store, Transaction
+from treadle.store._store import KeptWrites, Store, Transaction
 from treadle.store._tables import metadata
 
 __all__ = [
@@ -41,6 +41,7 @@ __all__ = [
     "JournalEntry",
     "JournalEvent",
     "JournalRepository",
+    "KeptWrites",
     "Claim",
     "ListQuery",
     "Page",

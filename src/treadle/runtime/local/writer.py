@@ -117,6 +117,9 @@ class Writer:
         # loop's connection only between two commits.
         self._loop_lock = threading.Lock()
         self._thread_appender: RawAppender | PostgresAppender | None = None
+        #: The thread's connection for the rounds with status reports and actions; on a
+        #: SQLite file without the automatic checkpoint (see `_commit`).
+        self._kept = store.kept_writes(autocheckpoint=not self._loop_raw)
         self._writing = False  # a round is being committed on the thread
         #: Checkpoints the WAL the commits here write (a SQLite file).
         self.checkpointer = Checkpointer(store.engine) if self._loop_raw else None
@@ -231,6 +234,7 @@ class Writer:
                     with self._cond:
                         self._writing = False
         finally:
+            self._kept.close()
             if self._thread_appender is not None:
                 self._thread_appender.close()
                 self._thread_appender = None
@@ -300,7 +304,7 @@ class Writer:
         # (every other 100-step run paid 2-7 ms for it): the checkpointer's thread does.
         rows = [row for batch in batches for row in batch.journal]
         written: Mapping[str, Row] = {}
-        with self.store.begin(autocheckpoint=not self._loop_raw) as tx:
+        with self._kept.begin() as tx:
             tx.append_records(rows)
             reports = [(batch.execution_id, batch.status) for batch in batches if batch.status]
             if reports:
