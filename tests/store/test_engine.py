@@ -5,14 +5,15 @@ connection."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
-from treadle.store import Store
+from treadle.store import Store, Transaction
 from treadle.store._engine import SQLITE_AUTOCHECKPOINT_PAGES
 
 
@@ -52,32 +53,48 @@ def _autocheckpoint(tx: object) -> int:
     return int(tx.connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar_one())  # type: ignore[attr-defined]
 
 
-def _write_pages(store: Store, pages: int, *, autocheckpoint: bool) -> None:
-    with store.begin(autocheckpoint=autocheckpoint) as tx:
+def _write_pages(begin: Callable[[], AbstractContextManager[Transaction]], pages: int) -> None:
+    with begin() as tx:
         tx.connection.execute(text("CREATE TABLE IF NOT EXISTS filler (blob BLOB)"))
         tx.connection.execute(text("INSERT INTO filler VALUES (randomblob(3000))"), [{}] * pages)
 
 
-def test_a_commit_can_leave_the_checkpoint_to_its_caller(tmp_path: Path) -> None:
+def test_kept_writes_can_leave_the_checkpoint_to_their_owner(tmp_path: Path) -> None:
     path = tmp_path / "wal.db"
     store = Store.open(f"sqlite:///{path}", pool_size=1, max_overflow=0)
-    _write_pages(store, 1, autocheckpoint=True)
+    _write_pages(store.begin, 1)
     before = path.stat().st_size
-    # Over the store's threshold, in a commit that must not checkpoint: the pages stay in
+    # Over the store's threshold, in commits that must not checkpoint: the pages stay in
     # the WAL, the database file does not grow.
-    _write_pages(store, SQLITE_AUTOCHECKPOINT_PAGES + 500, autocheckpoint=False)
+    kept = store.kept_writes(autocheckpoint=False)
+    _write_pages(kept.begin, SQLITE_AUTOCHECKPOINT_PAGES // 2)
+    _write_pages(kept.begin, SQLITE_AUTOCHECKPOINT_PAGES // 2 + 500)
     assert path.stat().st_size == before
-    with store.begin(write=False) as tx:  # the pooled connection got its threshold back
+    with store.begin(write=False) as tx:  # the pooled connection keeps its threshold
         assert _autocheckpoint(tx) == SQLITE_AUTOCHECKPOINT_PAGES
-    _write_pages(store, 1, autocheckpoint=True)  # a commit that may: it copies them over
+    _write_pages(store.begin, 1)  # a commit that may: it copies them over
     assert path.stat().st_size > before + SQLITE_AUTOCHECKPOINT_PAGES * 3000
+    kept.close()
     store.dispose()
 
 
 def test_leaving_the_checkpoint_changes_nothing_on_postgresql(postgres_migrated_url: str) -> None:
     store = Store.open(postgres_migrated_url)
-    with store.begin(autocheckpoint=False) as tx:
+    kept = store.kept_writes(autocheckpoint=False)
+    with kept.begin() as tx:
         assert tx.connection.exec_driver_sql("SELECT 1").scalar_one() == 1
+    kept.close()
+    store.dispose()
+
+
+def test_kept_writes_hold_the_stores_write_lock(tmp_path: Path) -> None:
+    store = Store.open(f"sqlite:///{tmp_path / 'lock.db'}")
+    kept = store.kept_writes()
+    assert store.write_lock is not None
+    with kept.begin():
+        assert not _acquired_elsewhere(store.write_lock)  # as every write transaction does
+    assert _acquired_elsewhere(store.write_lock)
+    kept.close()
     store.dispose()
 
 
@@ -123,25 +140,6 @@ def test_a_failed_kept_write_rolls_back_and_the_next_opens_another_connection(sc
         assert tx.connection.execute(text("SELECT n FROM kept")).scalars().all() == [1]
         assert _dbapi(tx) is not first
     kept.close()
-
-
-def test_kept_writes_without_the_checkpoint_leave_the_pooled_connections_theirs(tmp_path: Path) -> None:
-    path = tmp_path / "wal.db"
-    store = Store.open(f"sqlite:///{path}", pool_size=1, max_overflow=0)
-    _write_pages(store, 1, autocheckpoint=True)
-    before = path.stat().st_size
-    kept = store.kept_writes(autocheckpoint=False)
-    with kept.begin() as tx:
-        tx.connection.execute(text("INSERT INTO filler VALUES (randomblob(3000))"), [{}] * 1500)
-        assert _autocheckpoint(tx) == 0
-        # It holds the store's write lock, as every write transaction of the process does.
-        assert store.write_lock is not None
-        assert not _acquired_elsewhere(store.write_lock)
-    assert path.stat().st_size == before  # over the threshold, not checkpointed
-    with store.begin(write=False) as tx:
-        assert _autocheckpoint(tx) == SQLITE_AUTOCHECKPOINT_PAGES
-    kept.close()
-    store.dispose()
 
 
 def _acquired_elsewhere(lock: object) -> bool:

@@ -79,6 +79,10 @@ class KeptWrites:
     of the pool and back each time, and switches SQLite's automatic checkpoint off and on
     again for `autocheckpoint=False` (~55 µs a transaction on SQLite, ~20 kept).
 
+    `autocheckpoint=False` (SQLite): these commits never run the automatic WAL checkpoint
+    (milliseconds of copying), for an owner that checkpoints at a better moment (the
+    runtime's writer has a thread for it).
+
     The connection is detached from the pool, so what is set on it never reaches pooled
     ones; after a failed transaction it is closed (it may be broken) and the next one
     opens another. Not thread-safe.
@@ -162,26 +166,18 @@ class Store:
         downgrade(self.engine, revision)
 
     @contextmanager
-    def begin(self, *, write: bool = True, autocheckpoint: bool = True) -> Iterator[Transaction]:
+    def begin(self, *, write: bool = True) -> Iterator[Transaction]:
         """A transaction committed when the block ends, rolled back if it raises.
 
         Write transactions take SQLite's write lock at BEGIN (`BEGIN IMMEDIATE`), so a
         read-modify-write never fails half-way on a lock upgrade; pass `write=False` for reads.
-        `autocheckpoint=False` (SQLite): this commit never runs the automatic WAL
-        checkpoint (milliseconds of copying), for a caller that checkpoints at a better
-        moment (the runtime's writer does, once the runs waiting on the commit go on).
         """
         lock = self.write_lock if write else None
         with lock or nullcontext(), self.engine.connect() as connection:
             if write:
                 connection.execution_options(**{WRITE: True})
-            pages = None if autocheckpoint else set_autocheckpoint(connection, 0)
-            try:
-                with connection.begin():
-                    yield Transaction(connection)
-            finally:
-                if pages is not None:
-                    set_autocheckpoint(connection, pages)
+            with connection.begin():
+                yield Transaction(connection)
 
     def kept_writes(self, *, autocheckpoint: bool = True) -> KeptWrites:
         """Write transactions on one connection its owner keeps (see `KeptWrites`)."""
