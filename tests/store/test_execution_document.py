@@ -123,3 +123,29 @@ def test_a_body_without_a_document_reads_back_as_written(store: Store) -> None:
         found = tx.executions.get_many(["wex-none", "wex-bare"])
     assert found["wex-none"]["body"] == none
     assert found["wex-bare"]["body"] == {"kind": "WorkflowExecution"}
+
+
+ODD = {
+    **DOCUMENT,
+    "use": {
+        "constants": {
+            "none": None,  # a `null` in orjson's text: written by the strict path instead
+            "big": 2**70,  # beyond 64 bits: orjson refuses it, the strict path writes it
+            "small": 1e-07,
+            "large": 1e16,
+            "text": "héllo ☃ \u2028",
+            "deep": [[[[{"a": [1, 2.5, True, False]}]]]],
+        }
+    },
+}
+
+
+def test_any_json_document_reads_back_as_it_was_written(store: Store) -> None:
+    no_null = {**DOCUMENT, "use": {"constants": {"big": 2**70, "text": "héllo ☃"}}}  # refused by orjson
+    for id, document in (("wex-odd", ODD), ("wex-plain-doc", DOCUMENT), ("wex-no-null", no_null)):
+        body = {**BODY, "metadata": {"id": id}, "status": {"phase": "pending", "document": document}}
+        _insert(store, id, body)
+        assert _stored(store, id)[1] == document
+        with store.begin(write=False) as tx:
+            row = tx.executions.get(id)
+        assert row is not None and row["body"]["status"]["document"] == document
