@@ -12,9 +12,9 @@ price of one commit; idle, a lone write costs one commit and two thread hops.
 On a SQLite file, a batch of only journal rows (what a step writes:
 no status report, no actions) is committed on the event loop itself when the writer is
 idle (nothing queued, no round in flight, so one execution's batches still commit in
-order): one raw multi-row INSERT, its own transaction (~0.03 ms for a step in a run, value
-conversions included), instead of two thread hops and a SQLAlchemy transaction (~0.3 ms). The loop
-never waits for a lock: it only tries the store's in-process write lock
+order): one raw multi-row INSERT, its own transaction (~0.03 ms for a step in a run,
+value conversions included), instead of two thread hops and a SQLAlchemy transaction
+(~0.3 ms). The loop never waits for a lock: it only tries the store's in-process write lock
 (`Store.write_lock`), and its connection's busy timeout for another process's lock is
 1 ms; when either is taken the batch goes to the writer thread, which waits as long as
 it must. None of these commits checkpoints the WAL: they count the pages they write
