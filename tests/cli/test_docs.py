@@ -9,7 +9,7 @@ from pathlib import Path
 import typer.main
 
 from tests.cli.conftest import REPO
-from treadle.cli import app
+from treadle.cli.app import app
 
 
 def test_every_command_has_help_with_an_example() -> None:

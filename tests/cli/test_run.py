@@ -233,6 +233,41 @@ def test_interrupt_cancels_the_run_and_exits_130(write: Callable[[str, str], Pat
     assert "Traceback" not in stderr
 
 
+INTERRUPTED_WHILE_IMPORTING = """
+import importlib.abc
+import sys
+
+
+class CtrlC(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name == "treadle.cli.run":
+            raise KeyboardInterrupt  # the user's Ctrl-C, while the commands are imported
+        return None
+
+
+sys.meta_path.insert(0, CtrlC())
+sys.argv = ["treadle", "run", sys.argv[1]]
+from treadle.cli import main
+
+main()
+"""
+
+
+def test_an_interrupt_while_the_commands_load_exits_130_without_a_traceback(
+    write: Callable[[str, str], Path],
+) -> None:
+    flow = write("slow.yaml", SLOW)
+    process = subprocess.run(
+        [sys.executable, "-c", INTERRUPTED_WHILE_IMPORTING, str(flow)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+    )
+    assert process.returncode == 130, process.stderr
+    assert "Traceback" not in process.stderr and process.stdout == ""
+
+
 def test_task_times_are_iso_8601_utc(treadle: Treadle, write: Callable[[str, str], Path]) -> None:
     flow = write("order.yaml", ORDER)
     report = json.loads(treadle("run", str(flow), "--input", '{"id": 1, "qty": 1}', "--json").stdout)

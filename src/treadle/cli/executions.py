@@ -20,6 +20,7 @@ from rich.live import Live
 from rich.text import Text
 from rich.tree import Tree
 
+from treadle.cli import EXIT_INTERRUPTED
 from treadle.cli.output import to_json
 from treadle.cli.remote import (
     EXIT_USAGE,
@@ -41,7 +42,6 @@ BATCH = 1000
 EXIT_COMPLETED = 0
 EXIT_FAULTED = 1
 EXIT_TIMEOUT = 124  # as timeout(1)
-EXIT_INTERRUPTED = 130
 _MARKS = {
     "running": ("…", "yellow"),
     "completed": ("✓", "green"),

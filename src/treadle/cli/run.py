@@ -20,6 +20,7 @@ import typer
 import yaml
 from ulid import ULID
 
+from treadle.cli import EXIT_INTERRUPTED
 from treadle.cli.functions import FunctionsOption, load_functions
 from treadle.cli.output import problem_lines, read_document_text, to_json
 from treadle.cli.temporal import (
@@ -43,7 +44,6 @@ T = TypeVar("T")
 EXIT_COMPLETED = 0
 EXIT_FAULTED = 1
 EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
 
 
 def run_command(
