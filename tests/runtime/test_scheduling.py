@@ -98,8 +98,10 @@ def test_two_workers_never_claim_the_same_execution(service: ResourceService, st
     workflow_id = create_workflow(service, document([{"x": {"set": {"a": 1}}}]))
     ids = {create_execution(service, workflow_id) for _ in range(120)}
     claimed: dict[str, list[str]] = {"a": [], "b": []}
+    together = threading.Barrier(len(claimed))
 
     def claim(owner: str) -> None:
+        together.wait()  # both start at once: one thread must not take everything first
         while True:
             now = datetime.now(UTC)
             with store.begin() as tx:
@@ -107,6 +109,7 @@ def test_two_workers_never_claim_the_same_execution(service: ResourceService, st
             if not got:
                 return
             claimed[owner].extend(c.execution_id for c in got)
+            time.sleep(0.001)  # between two ticks, as a worker: the other's claims interleave
 
     threads = [threading.Thread(target=claim, args=(owner,)) for owner in claimed]
     for thread in threads:
