@@ -89,6 +89,39 @@ async def test_a_raw_connection_closed_under_the_writer_is_replaced(
         ]
 
 
+def _terminate_other_backends(store: Store) -> None:
+    with store.begin() as tx:
+        tx.connection.exec_driver_sql(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+
+
+@pytest.mark.postgres
+async def test_a_round_outlives_a_connection_the_server_dropped(postgres_migrated_url: str) -> None:
+    # The rounds with status reports and run ends take a pooled connection on
+    # PostgreSQL: the pool pings one that sat idle and replaces it, where a connection
+    # kept by the writer would fail the round (and its runs) after a server restart.
+    store = Store.open(postgres_migrated_url, ping_after_idle_seconds=0)
+    killer = Store.open(postgres_migrated_url)
+    writer = Writer(store, lambda tx, reports: {})
+    writer.start(asyncio.get_running_loop())
+    seen: list[int] = []
+
+    def action(tx: Any) -> None:
+        seen.append(int(tx.connection.exec_driver_sql("SELECT 1").scalar_one()))
+
+    try:
+        await asyncio.wait_for(writer.write(Batch("wex-any", actions=[action])), 10)
+        await asyncio.to_thread(_terminate_other_backends, killer)
+        await asyncio.wait_for(writer.write(Batch("wex-any", actions=[action])), 10)
+    finally:
+        await asyncio.to_thread(writer.stop)
+        killer.dispose()
+        store.dispose()
+    assert seen == [1, 1]
+
+
 def _ending(execution_id: str) -> Grouped:
     return Grouped(end_runs, (execution_id, "worker-1", 1))
 

@@ -86,7 +86,8 @@ class KeptWrites:
 
     The connection is detached from the pool, so what is set on it never reaches pooled
     ones; after a failed transaction it is closed (it may be broken) and the next one
-    opens another. Not thread-safe.
+    opens another. Nothing pings it, as the pool pings a PostgreSQL connection that sat
+    idle: one the server dropped fails the next transaction. Not thread-safe.
     """
 
     def __init__(self, store: Store, *, autocheckpoint: bool = True) -> None:

@@ -117,9 +117,12 @@ class Writer:
         # loop's connection only between two commits.
         self._loop_lock = threading.Lock()
         self._thread_appender: RawAppender | PostgresAppender | None = None
-        #: The thread's connection for the rounds with status reports and actions; on a
-        #: SQLite file without the automatic checkpoint (see `_commit`).
-        self._kept = store.kept_writes(autocheckpoint=not self._loop_raw)
+        #: The thread's connection for the rounds with status reports and actions, on a
+        #: SQLite file, without the automatic checkpoint (see `_commit`). PostgreSQL's
+        #: rounds take a pooled connection: the pool pings one that sat idle, where a kept
+        #: one the server dropped would fail a round (a round trip costs more than the
+        #: checkout anyway).
+        self._kept = store.kept_writes(autocheckpoint=False) if self._loop_raw else None
         self._writing = False  # a round is being committed on the thread
         #: Checkpoints the WAL the commits here write (a SQLite file).
         self.checkpointer = Checkpointer(store.engine) if self._loop_raw else None
@@ -234,7 +237,8 @@ class Writer:
                     with self._cond:
                         self._writing = False
         finally:
-            self._kept.close()
+            if self._kept is not None:
+                self._kept.close()
             if self._thread_appender is not None:
                 self._thread_appender.close()
                 self._thread_appender = None
@@ -304,7 +308,7 @@ class Writer:
         # (every other 100-step run paid 2-7 ms for it): the checkpointer's thread does.
         rows = [row for batch in batches for row in batch.journal]
         written: Mapping[str, Row] = {}
-        with self._kept.begin() as tx:
+        with self._kept.begin() if self._kept is not None else self.store.begin() as tx:
             tx.append_records(rows)
             reports = [(batch.execution_id, batch.status) for batch in batches if batch.status]
             if reports:
