@@ -3,7 +3,7 @@ store's reading of it back as stages and decisions."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -51,6 +51,24 @@ def test_the_entry_that_ends_a_task_run_keeps_when_it_started(status: str) -> No
     data = task_data(_keys(), status, "in", "out", PROBLEM, _redact, STARTED)
     assert data["started_at"] == "2025-01-01T00:00:00+00:00"
     assert "started_at" not in task_data(_keys(), "started", "in", None, None, _redact, STARTED)
+
+
+@pytest.mark.parametrize(
+    "started",
+    [
+        STARTED,
+        STARTED.replace(microsecond=120_000),
+        datetime(9999, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC),
+        STARTED.astimezone(timezone(timedelta(hours=5, minutes=30))),
+        STARTED.replace(tzinfo=None),
+    ],
+    ids=["whole-second", "microseconds", "last", "offset", "naive"],
+)
+def test_a_start_time_is_written_as_isoformat_writes_it(started: datetime) -> None:
+    assert (
+        task_data(_keys(), "completed", "in", "out", None, _redact, started)["started_at"]
+        == started.isoformat()
+    )
 
 
 def test_task_data_leaves_the_keys_alone() -> None:
