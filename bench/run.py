@@ -449,10 +449,39 @@ def tables(results: list[dict[str, Any]]) -> tuple[list[str], list[list[str]], l
     return header, rows, ratio_header, ratio_rows
 
 
+#: The durable step's floor (see bench/sqlite_floor.py) and treadle's engines compared with it.
+STEP_FLOOR = "floor-sqlite-step"
+ON_THE_FLOOR = ("treadle-sqlite", "treadle-sqlite-async")
+
+
+def floor_lines(results: list[dict[str, Any]]) -> list[str]:
+    """Each floor's median over the rounds (and each round's), then treadle's chain step
+    on SQLite divided by the step's floor."""
+    readings: dict[str, list[float]] = {}
+    for line in results:
+        if line.get("workload") == "commit" and not line.get("error"):
+            readings.setdefault(line["engine"], []).append(float(line["per_step_ms"]))
+    lines = []
+    for engine, values in readings.items():
+        rounds = f" (rounds {', '.join(f'{v:g}' for v in values)})" if len(values) > 1 else ""
+        lines.append(f"floor {engine}: {statistics.median(values):g} ms per commit{rounds}")
+    floor = statistics.median(readings[STEP_FLOOR]) if STEP_FLOOR in readings else None
+    figure = medians(results)
+    chain = next((n for workload, n in CORE if workload == "chain"), None)
+    ratios = [
+        f"{engine} {figure[key] / floor:.2f}x"
+        for engine in ON_THE_FLOOR
+        if floor and (key := ("chain", chain, engine)) in figure and figure[key] is not None
+    ]
+    if ratios:
+        lines.append(f"chain per step / {STEP_FLOOR}: {', '.join(ratios)}")
+    return lines
+
+
 def print_tables(results: list[dict[str, Any]]) -> None:
     """Print both tables (Rich when installed, plain text otherwise) and the floor."""
     header, rows, ratio_header, ratio_rows = tables(results)
-    floors = [r for r in results if r.get("workload") == "commit" and not r.get("error")]
+    floors = floor_lines(results)
     try:
         from rich.console import Console
         from rich.table import Table
@@ -461,8 +490,8 @@ def print_tables(results: list[dict[str, Any]]) -> None:
             print(f"\n{title}\n" + "\t".join(h))
             for r in rs:
                 print("\t".join(r))
-        for f in floors:
-            print(f"{f['engine']}: {f['per_step_ms']} ms per commit")
+        for line in floors:
+            print(line)
         return
     console = Console(width=max(shutil.get_terminal_size().columns, 200))
     for title, h, rs in (
@@ -476,8 +505,8 @@ def print_tables(results: list[dict[str, Any]]) -> None:
         for r in rs:
             table.add_row(*r)
         console.print(table)
-    for f in floors:
-        console.print(f"floor {f['engine']}: {f['per_step_ms']} ms per commit")
+    for line in floors:
+        console.print(line)
 
 
 def markdown(results: list[dict[str, Any]]) -> str:
@@ -489,6 +518,7 @@ def markdown(results: list[dict[str, Any]]) -> str:
         out.append("|" + "---|" * len(h))
         out += ["| " + " | ".join(r) + " |" for r in rs]
         out.append("")
+    out += [f"- {line}" for line in floor_lines(results)]
     return "\n".join(out)
 
 
@@ -525,7 +555,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workloads", help="comma-separated: chain, fanout, throughput, branchloop, "
                         "waiting, recovery, list_executions")  # fmt: skip
     parser.add_argument("--no-scale", action="store_true", help="skip the scale workloads")
-    parser.add_argument("--no-floor", action="store_true", help="skip the INSERT+COMMIT floor")
+    parser.add_argument("--no-floor", action="store_true", help="skip the floors (each round opens)")
     parser.add_argument("--timeout", type=float, default=None, help="seconds per core run (300; quick 120)")
     parser.add_argument("--scale-timeout", type=float, default=1800, help="seconds per scale run")
     parser.add_argument("--markdown", type=Path, help="also write the tables as Markdown to this file")
@@ -537,10 +567,11 @@ def main(argv: list[str] | None = None) -> int:
     all_workloads = sorted({w for w, _ in CORE + SCALE})
     workloads = _names(args.workloads, all_workloads, all_workloads)
     # Rounds interleave the engines: a slow minute of the machine falls on one round of
-    # every engine, not on every run of one engine.
-    plan = [(w, n, False) for _ in range(max(args.rounds, 1)) for w, n in CORE if w in workloads]
-    if not (args.quick or args.no_scale):
-        plan += [(w, n, True) for w, n in SCALE if w in workloads]
+    # every engine, not on every run of one engine. The floors open each round: they drift
+    # with the machine as much as the engines do, so they are a figure of the run like the
+    # others (the median of the rounds), not one reading taken before it.
+    rounds = [[(w, n, False) for w, n in CORE if w in workloads] for _ in range(max(args.rounds, 1))]
+    scale_plan = [] if args.quick or args.no_scale else [(w, n, True) for w, n in SCALE if w in workloads]
 
     STATE.mkdir(exist_ok=True)
     session = Session(args)
@@ -549,11 +580,12 @@ def main(argv: list[str] | None = None) -> int:
     began = time.monotonic()
     try:
         session.prepare(engines)
-        if not args.no_floor:
-            session.floor()
-        for workload, n, scale in plan:
-            for engine in engines:
-                session.run(engine, workload, n, scale)
+        for plan in [*rounds, scale_plan]:
+            if plan is not scale_plan and not args.no_floor:
+                session.floor()
+            for workload, n, scale in plan:
+                for engine in engines:
+                    session.run(engine, workload, n, scale)
     except KeyboardInterrupt:
         say("interrupted: printing what was measured")
     finally:

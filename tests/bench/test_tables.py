@@ -34,3 +34,34 @@ def test_each_figure_is_the_median_of_its_rounds_and_a_failed_round_is_left_out(
     assert rows == [["chain", "100", "per_step_ms", "0.2", "err", "0.9"]]
     assert ratio_header == ["workload", "n", "treadle", "dbos-sqlite", "langgraph"]
     assert ratio_rows == [["chain", "100", "treadle-sqlite", "-", "0.222"]]
+
+
+def _floor(engine: str, per_step_ms: float) -> dict[str, Any]:
+    return {"engine": engine, "workload": "commit", "n": 1000, "per_step_ms": per_step_ms}
+
+
+def test_the_floors_are_the_medians_of_their_rounds_and_treadles_step_is_divided_by_the_steps() -> None:
+    results = [
+        _floor("floor-sqlite-step", 0.021),
+        _line("treadle-sqlite", 0.10),
+        _line("treadle-sqlite-async", 0.06),
+        _floor("floor-sqlite-step", 0.017),  # a faster minute of the machine
+        _line("treadle-sqlite", 0.12),
+        _line("treadle-sqlite-async", 0.07),
+        _floor("floor-sqlite-step", 0.02),
+        _floor("floor-sqlite-wal-normal", 0.013),
+        {**_floor("floor-postgres-socket", 0.0), "per_step_ms": None, "error": "no server"},
+    ]
+    assert run.floor_lines(results) == [
+        "floor floor-sqlite-step: 0.02 ms per commit (rounds 0.021, 0.017, 0.02)",
+        "floor floor-sqlite-wal-normal: 0.013 ms per commit",
+        "chain per step / floor-sqlite-step: treadle-sqlite 5.50x, treadle-sqlite-async 3.25x",
+    ]
+    assert run.markdown(results).endswith(
+        "- chain per step / floor-sqlite-step: treadle-sqlite 5.50x, treadle-sqlite-async 3.25x"
+    )
+
+
+def test_without_a_step_floor_there_is_no_ratio_to_it() -> None:
+    results = [_line("treadle-sqlite", 0.1), _floor("floor-sqlite-wal-normal", 0.013)]
+    assert run.floor_lines(results) == ["floor floor-sqlite-wal-normal: 0.013 ms per commit"]
