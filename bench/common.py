@@ -8,7 +8,8 @@ JSON line per workload (the contract `bench/run.py` collects):
      "per_step_ms": 3.1, "rss_mb": 88.2, "versions": {"dbos": "3.4.0", "python": "3.11.7"},
      "steps": 100, "runs": [0.31, 0.30, 0.33], "warmup": 1}
 
-`seconds` is the median of `repeats` timed runs after `warmup` untimed ones; `per_step_ms`
+`seconds` is the median of the timed runs after `warmup` untimed ones (at least `repeats`,
+and more until they add up to `--min-seconds`: see `more_runs`); `per_step_ms`
 divides it by the workload's step count (`steps`, see `WORKLOADS`). A run that fails
 prints the same line with `"error"` set and `seconds`/`per_step_ms` null.
 
@@ -51,6 +52,7 @@ __all__ = [
     "emit",
     "error_line",
     "measure",
+    "more_runs",
     "process_rss_mb",
     "rss_mb",
     "steps_of",
@@ -103,8 +105,24 @@ class Measurement:
         return statistics.median(self.runs)
 
 
-def measure(once: Callable[[], Any], *, warmup: int = 1, repeats: int = 5) -> Measurement:
-    """Call `once()` `warmup` times untimed, then `repeats` times timed (wall clock).
+#: Timed runs of one workload at the most, however short they are.
+MAX_RUNS = 200
+
+
+def more_runs(runs: list[float], repeats: int, min_seconds: float) -> bool:
+    """Whether to time another run: until there are `repeats`, and then until they add up
+    to `min_seconds` (at most `MAX_RUNS`). A 6 ms run's median then rests on tens of runs,
+    not on five that one slow second of the machine can skew; a 1 s run still runs
+    `repeats` times."""
+    if len(runs) < repeats:
+        return True
+    return sum(runs) < min_seconds and len(runs) < MAX_RUNS
+
+
+def measure(
+    once: Callable[[], Any], *, warmup: int = 1, repeats: int = 5, min_seconds: float = 0.0
+) -> Measurement:
+    """Call `once()` `warmup` times untimed, then time it (wall clock) while `more_runs`.
 
     `once` may return a dict of extra fields; the last timed call's are kept.
     """
@@ -112,7 +130,7 @@ def measure(once: Callable[[], Any], *, warmup: int = 1, repeats: int = 5) -> Me
         once()
     runs: list[float] = []
     extra: dict[str, Any] = {}
-    for _ in range(repeats):
+    while more_runs(runs, repeats, min_seconds):
         began = time.perf_counter()
         returned = once()
         runs.append(time.perf_counter() - began)
@@ -204,6 +222,12 @@ def build_parser(description: str, engines: list[str]) -> argparse.ArgumentParse
     parser.add_argument("--quick", action="store_true", help="fewer repeats (1 warm-up, 3 timed)")
     parser.add_argument("--repeats", type=int, help="timed runs (default 5, 3 with --quick)")
     parser.add_argument("--warmup", type=int, help="untimed runs first (default 1)")
+    parser.add_argument(
+        "--min-seconds",
+        type=float,
+        default=0.5,
+        help="after --repeats, more timed runs until they add up to this (default 0.5; 0: no more)",
+    )
     parser.add_argument("--database-url", help="PostgreSQL URL for the engines that use one")
     parser.add_argument("--temporal-address", help="host:port of a running Temporal server")
     parser.add_argument("--workdir", help="a scratch folder (default: a new temporary one)")

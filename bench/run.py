@@ -361,7 +361,7 @@ class Session:
             *engine.args,
         ]
         if scale:
-            command += ["--warmup", "0", "--repeats", "1"]
+            command += ["--warmup", "0", "--repeats", "1", "--min-seconds", "0"]
         elif self.args.quick:
             command += ["--quick"]
         if workload == "list_executions" and engine_name.endswith("-async"):

@@ -42,6 +42,7 @@ from common import (
     Measurement,
     Unavailable,
     bench_main,
+    more_runs,
     process_rss_mb,
     rss_mb,
     versions,
@@ -190,14 +191,17 @@ async def _memory(args: argparse.Namespace, warmup: int, repeats: int) -> Measur
                 elif len(result.output) != n:
                     raise AssertionError(f"fork joined {len(result.output)} branches, wanted {n}")
 
-        return await _measure_async(once, warmup, repeats)
+        return await _measure_async(once, warmup, repeats, args.min_seconds)
 
 
-async def _measure_async(once: Callable[[], Awaitable[Any]], warmup: int, repeats: int) -> Measurement:
+async def _measure_async(
+    once: Callable[[], Awaitable[Any]], warmup: int, repeats: int, min_seconds: float
+) -> Measurement:
+    """`common.measure` for a coroutine function."""
     for _ in range(warmup):
         await once()
-    timings = []
-    for _ in range(repeats):
+    timings: list[float] = []
+    while more_runs(timings, repeats, min_seconds):
         began = time.perf_counter()
         await once()
         timings.append(time.perf_counter() - began)
@@ -322,7 +326,7 @@ async def _in_process(args: argparse.Namespace, url: str, warmup: int, repeats: 
             else:
                 _expect_x(execution.status.output, n)
 
-        return await _measure_async(once, warmup, repeats)
+        return await _measure_async(once, warmup, repeats, args.min_seconds)
 
 
 def _free_port() -> int:
@@ -430,7 +434,7 @@ async def _over_http_in(
                 if set(phases.values()) != {"completed"}:
                     raise AssertionError(f"runs ended {sorted(set(phases.values()))}")
 
-            return await _measure_async(once, warmup, repeats)
+            return await _measure_async(once, warmup, repeats, args.min_seconds)
         began = time.perf_counter()
         await _start_runs(starter, workflow_id, n)
         await _until(client, workflow_id, "waiting", n, time.monotonic() + 1800)

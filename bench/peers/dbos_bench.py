@@ -142,13 +142,13 @@ def workload(args: argparse.Namespace, warmup: int, repeats: int) -> Measurement
                 handles = [DBOS.start_workflow(three, 0) for _ in range(n)]
                 assert all(handle.get_result() == 3 for handle in handles)
 
-            return measure(submit, warmup=warmup, repeats=repeats)
+            return measure(submit, warmup=warmup, repeats=repeats, min_seconds=args.min_seconds)
         flow = {"chain": chain, "fanout": fanout, "branchloop": branchloop}[args.workload]
 
         def once() -> None:
             assert flow(n) == n
 
-        measured = measure(once, warmup=warmup, repeats=repeats)
+        measured = measure(once, warmup=warmup, repeats=repeats, min_seconds=args.min_seconds)
         DBOS.destroy()
         return measured
 

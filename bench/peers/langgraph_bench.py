@@ -181,7 +181,7 @@ def graph_workload(args: argparse.Namespace, warmup: int, repeats: int) -> Measu
                 )
                 assert all(r["x"] == 3 for r in results)
 
-            return measure(batch, warmup=warmup, repeats=repeats)
+            return measure(batch, warmup=warmup, repeats=repeats, min_seconds=args.min_seconds)
         if args.workload not in builders:
             raise Unavailable("not applicable: LangGraph has no worker that resumes runs")
         graph = builders[args.workload](n).compile(checkpointer=saver)
@@ -190,7 +190,7 @@ def graph_workload(args: argparse.Namespace, warmup: int, repeats: int) -> Measu
             result = graph.invoke(_initial(), _config(limit), **durability)
             assert result["x"] == n, result["x"]
 
-        return measure(once, warmup=warmup, repeats=repeats)
+        return measure(once, warmup=warmup, repeats=repeats, min_seconds=args.min_seconds)
 
 
 def _waiting(n: int, saver: SqliteSaver | None) -> Measurement:
@@ -257,7 +257,7 @@ def functional_workload(args: argparse.Namespace, warmup: int, repeats: int) -> 
                 results = three.batch([0] * n, [_config(50) for _ in range(n)], **durability)
                 assert all(r == 3 for r in results)
 
-            return measure(batch, warmup=warmup, repeats=repeats)
+            return measure(batch, warmup=warmup, repeats=repeats, min_seconds=args.min_seconds)
         if args.workload not in flows:
             raise Unavailable("not implemented for the Functional API: see the `langgraph` engine")
         flow = flows[args.workload]
@@ -265,7 +265,7 @@ def functional_workload(args: argparse.Namespace, warmup: int, repeats: int) -> 
         def once() -> None:
             assert flow.invoke(0, _config(limit), **durability) == n
 
-        return measure(once, warmup=warmup, repeats=repeats)
+        return measure(once, warmup=warmup, repeats=repeats, min_seconds=args.min_seconds)
 
 
 def workload(args: argparse.Namespace, warmup: int, repeats: int) -> Measurement:

@@ -124,13 +124,13 @@ def _run(args: argparse.Namespace, warmup: int, repeats: int) -> Measurement:
 
             assert all(r == 3 for r in asyncio.run(all_at_once()))
 
-        return measure(submit, warmup=warmup, repeats=repeats)
+        return measure(submit, warmup=warmup, repeats=repeats, min_seconds=args.min_seconds)
     run = {"chain": chain, "fanout": fanout, "branchloop": branchloop}[args.workload]
 
     def once() -> None:
         assert run(n) == n
 
-    return measure(once, warmup=warmup, repeats=repeats)
+    return measure(once, warmup=warmup, repeats=repeats, min_seconds=args.min_seconds)
 
 
 def engine_versions(engine: str) -> dict[str, str]:
