@@ -91,6 +91,7 @@ EXPORTS: dict[str, set[str]] = {
         "StageRepository",
         "Store",
         "StoreError",
+        "StoreUnavailable",
         "Transaction",
         "WorkflowRepository",
         "current_revision",

@@ -274,3 +274,32 @@ def test_a_refused_batch_names_the_input_lines() -> None:
     located = at_lines(ApiError(400, problem), [3, 7])
     assert [e["pointer"] for e in located.errors] == ["line 7: /spec/input", "line 3", "/other"]
     assert located.status == 400
+
+
+@pytest.mark.parametrize("command", ["server", "worker"])
+def test_a_store_that_cannot_be_opened_is_named_without_a_traceback(tmp_path: Path, command: str) -> None:
+    env = {**os.environ}
+    env.pop("TREADLE_API_TOKEN", None)
+
+    def treadle(database_url: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "treadle", command, "--database-url", database_url]
+            + (["--port", str(_free_port())] if command == "server" else []),
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=tmp_path,
+            timeout=60,
+        )
+
+    unknown = treadle("mysql://db/treadle")
+    assert unknown.returncode == 2, unknown.stderr
+    assert "cannot open the store mysql://db/treadle: unsupported database 'mysql'" in unknown.stderr
+    refused = treadle(f"postgresql://treadle:s3cret@127.0.0.1:{_free_port()}/treadle")
+    assert refused.returncode == 3, refused.stderr
+    assert "cannot open the store postgresql://treadle:***@127.0.0.1:" in refused.stderr
+    assert "s3cret" not in refused.stderr
+    bad_option = treadle(f"sqlite:///{tmp_path / 'x.db'}?synchronous=off")
+    assert bad_option.returncode == 2 and "synchronous='off'" in bad_option.stderr
+    for finished in (unknown, refused, bad_option):
+        assert "Traceback" not in finished.stderr

@@ -4,6 +4,7 @@ connection."""
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
@@ -13,8 +14,9 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
-from treadle.store import Store, Transaction
+from treadle.store import Store, StoreUnavailable, Transaction, make_engine, normalize_url
 from treadle.store._engine import SQLITE_AUTOCHECKPOINT_PAGES
+from treadle.store._fast import RawAppender
 
 
 def _backend_pid(store: Store) -> int:
@@ -155,3 +157,62 @@ def _acquired_elsewhere(lock: object) -> bool:
     thread.start()
     thread.join()
     return acquired[0]
+
+
+def _synchronous(store: Store) -> tuple[int, int]:
+    """`PRAGMA synchronous` of a pooled connection and of a raw appender's (1 NORMAL, 2 FULL)."""
+    with store.begin(write=False) as tx:
+        pooled = int(tx.connection.exec_driver_sql("PRAGMA synchronous").scalar_one())
+    appender = RawAppender(store.engine)
+    try:
+        raw = int(appender.connection.execute("PRAGMA synchronous").fetchall()[0][0])
+    finally:
+        appender.close()
+    return pooled, raw
+
+
+def test_sqlite_commits_wait_for_the_disk_at_checkpoints_unless_the_url_says_full(tmp_path: Path) -> None:
+    store = Store.open(f"sqlite:///{tmp_path / 'normal.db'}")
+    assert _synchronous(store) == (1, 1)
+    store.dispose()
+    full = Store.open(f"sqlite:///{tmp_path / 'full.db'}?synchronous=full")
+    assert _synchronous(full) == (2, 2)
+    assert "synchronous" not in str(full.engine.url)  # treadle's parameter, not the driver's
+    full.dispose()
+
+
+def test_a_url_treadle_cannot_use_says_why(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="synchronous='off'.*normal .* or full"):
+        make_engine(f"sqlite:///{tmp_path / 'x.db'}?synchronous=off")
+    with pytest.raises(StoreUnavailable) as caught:
+        Store.open("mysql://u:pw@db/treadle")
+    assert caught.value.bad_url
+    assert str(caught.value) == (
+        "cannot open the store mysql://u:***@db/treadle: "
+        "unsupported database 'mysql': use sqlite or postgresql"
+    )
+    with pytest.raises(StoreUnavailable, match="^cannot open the store: not a database URL"):
+        Store.open("treadle.db")
+
+
+def test_postgres_urls_are_postgresql_ones() -> None:
+    assert normalize_url("postgres://u@db/treadle").drivername == "postgresql+psycopg"
+    assert normalize_url("postgresql+asyncpg://u@db/treadle").drivername == "postgresql+psycopg"
+
+
+def test_a_database_that_does_not_answer_is_unavailable_with_the_drivers_reason() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # nothing listens once it is closed
+    with pytest.raises(StoreUnavailable) as caught:
+        Store.open(f"postgresql://treadle:s3cret@127.0.0.1:{port}/treadle", migrate=True)
+    assert not caught.value.bad_url
+    assert "Connection refused" in caught.value.reason and "s3cret" not in str(caught.value)
+
+
+def test_a_file_that_is_not_a_database_is_unavailable(tmp_path: Path) -> None:
+    path = tmp_path / "notes.db"
+    path.write_text("not a database, a text file with enough bytes in it to have a header " * 20)
+    with pytest.raises(StoreUnavailable, match="not a database") as caught:
+        Store.open(f"sqlite:///{path}", migrate=True)
+    assert not caught.value.bad_url

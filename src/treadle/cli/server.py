@@ -11,7 +11,7 @@ import typer
 
 from treadle.cli.functions import FunctionsOption, load_functions
 from treadle.cli.heap import settle_heap
-from treadle.cli.remote import EXIT_USAGE, fail
+from treadle.cli.remote import EXIT_UNREACHABLE, EXIT_USAGE, fail
 from treadle.cli.temporal import (
     NamespaceOption,
     Runtime,
@@ -67,7 +67,8 @@ def server_command(
 
     Listens on 127.0.0.1 unless --host says otherwise; another address requires
     TREADLE_API_TOKEN, which clients then send as `Authorization: Bearer <token>`.
-    Ctrl-C stops it; executions in flight resume at the next start.
+    Ctrl-C stops it; executions in flight resume at the next start. A store that cannot
+    be opened exits 2 (its URL is at fault) or 3 (the database behind it).
 
     Example: treadle server --port 8080 --database-url sqlite:///./treadle.db
     """
@@ -77,7 +78,6 @@ def server_command(
     import uvicorn
 
     from treadle.api import UnsafeBind, check_bind, configure_logging, create_app
-    from treadle.resources import ResourceService
 
     if log_format not in ("json", "text"):
         fail("--log-format is json or text", EXIT_USAGE)
@@ -94,7 +94,7 @@ def server_command(
         fail(str(error), EXIT_USAGE)
     if database_url:
         settings = dataclasses.replace(settings, database_url=database_url)
-    service = ResourceService.open(settings)
+    service = open_service(settings)
     if address is not None:
         runtime = temporal_runtime(
             service,
@@ -117,6 +117,18 @@ def server_command(
     )
     settle_heap()
     uvicorn.run(app, host=host, port=port, log_config=None, access_log=False, timeout_graceful_shutdown=5)
+
+
+def open_service(settings: Settings) -> ResourceService:
+    """The service over the settings' store, migrated; a store that cannot be opened ends
+    the command with its reason: exit 2 for its URL, 3 for the database behind it."""
+    from treadle.resources import ResourceService
+    from treadle.store import StoreUnavailable
+
+    try:
+        return ResourceService.open(settings)
+    except StoreUnavailable as error:
+        fail(str(error), EXIT_USAGE if error.bad_url else EXIT_UNREACHABLE)
 
 
 def local_runtime(service: ResourceService, *, allow_run: bool) -> Any:

@@ -16,6 +16,8 @@ import typer
 
 from treadle.cli.functions import FunctionsOption, load_functions
 from treadle.cli.heap import settle_heap
+from treadle.cli.remote import EXIT_UNREACHABLE, EXIT_USAGE, fail
+from treadle.cli.server import open_service
 from treadle.cli.temporal import (
     NamespaceOption,
     Runtime,
@@ -26,6 +28,7 @@ from treadle.cli.temporal import (
 )
 from treadle.runtime.local import RuntimeSettings
 from treadle.runtime.local.process import serve
+from treadle.store import StoreUnavailable
 
 
 def worker_command(
@@ -53,6 +56,8 @@ def worker_command(
 ) -> None:
     """Run workflow executions from the store until interrupted (Ctrl-C stops gracefully).
 
+    A store that cannot be opened exits 2 (its URL is at fault) or 3 (the database).
+
     With --runtime temporal it is a Temporal worker instead: it hosts the workflow that
     interprets treadle documents and the activities that perform their effects.
 
@@ -66,7 +71,10 @@ def worker_command(
         return
     settings = RuntimeSettings.from_env(max_running=concurrency, allow_run=allow_run or None)
     settle_heap()
-    asyncio.run(serve(database_url, settings, worker_id))
+    try:
+        asyncio.run(serve(database_url, settings, worker_id))
+    except StoreUnavailable as error:
+        fail(str(error), EXIT_USAGE if error.bad_url else EXIT_UNREACHABLE)
 
 
 def _run_temporal_worker(
@@ -79,12 +87,11 @@ def _run_temporal_worker(
 
     progress = None
     if database_url:
-        from treadle.resources import ResourceService
         from treadle.runtime.temporal.store import StoreProgressSink
         from treadle.settings import Settings
 
         settings = dataclasses.replace(Settings.from_env(), database_url=database_url)
-        progress = StoreProgressSink(ResourceService.open(settings))
+        progress = StoreProgressSink(open_service(settings))
     try:
         asyncio.run(run_worker(address, namespace, task_queue, allow_run=allow_run, progress=progress))
     except KeyboardInterrupt:

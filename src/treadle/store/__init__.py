@@ -9,7 +9,7 @@ leases, subscriptions, schedule ticks); everything done in the block commits tog
 from __future__ import annotations
 
 from treadle.store._engine import make_engine, normalize_url
-from treadle.store._errors import InvalidQuery, JournalConflict, StoreError
+from treadle.store._errors import InvalidQuery, JournalConflict, StoreError, StoreUnavailable
 from treadle.store._migrate import current_revision, downgrade, head_revision, upgrade
 from treadle.store._projections import DecisionRepository, StageRepository
 from treadle.store._records import Decision, JournalEntry, JournalEvent, JournalRepository, Stage
@@ -52,6 +52,7 @@ __all__ = [
     "StageRepository",
     "Store",
     "StoreError",
+    "StoreUnavailable",
     "Transaction",
     "WorkflowRepository",
     "current_revision",

@@ -1,9 +1,11 @@
 """Engines for the two supported databases, tuned for many short write transactions.
 
-SQLite: WAL journal, `synchronous=NORMAL`, a busy timeout and foreign keys on every
-connection; pysqlite's own transaction handling is switched off so that treadle emits
-`BEGIN IMMEDIATE` for write transactions (the writer takes the lock up front, so two
-read-then-write transactions never deadlock on the upgrade from a shared lock).
+SQLite: WAL journal, `synchronous=NORMAL` (or `FULL`: the URL's `?synchronous=full`, see
+`SQLITE_SYNCHRONOUS`), a busy timeout and foreign keys on every connection; pysqlite's own
+transaction handling is switched off so that treadle emits `BEGIN IMMEDIATE` for write
+transactions (the writer takes the lock up front, so two read-then-write transactions
+never deadlock on the upgrade from a shared lock).
+PostgreSQL: `postgres://` and `postgresql://` alike.
 PostgreSQL: psycopg 3, whatever the URL's driver spelling; a pooled connection that sat
 idle for `PING_AFTER_IDLE_SECONDS` is pinged before it is handed out (a server restart or
 an idle timeout may have closed it), one used moments ago is not: SQLAlchemy's
@@ -22,7 +24,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, Connection, make_url
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import ArgumentError, DisconnectionError
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
 from treadle.settings import sqlite_path
@@ -40,14 +42,40 @@ SQLITE_AUTOCHECKPOINT_PAGES = 4_000
 PING_AFTER_IDLE_SECONDS = 5.0
 
 
+#: `?synchronous=` of a SQLite URL: when a commit waits for the disk. `normal` (the
+#: default): at checkpoints only, so a commit survives the process's crash, not the
+#: machine's (the last commits may be lost, the database stays whole); `full`: at every
+#: commit (an fsync of the WAL each), so it survives a power cut too.
+SQLITE_SYNCHRONOUS = ("normal", "full")
+
+
 def normalize_url(url: str | URL) -> URL:
-    """Pick treadle's driver for each database: pysqlite, psycopg 3."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() != "psycopg":
-        parsed = parsed.set(drivername="postgresql+psycopg")
-    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
-        raise ValueError(f"unsupported database {parsed.get_backend_name()!r}: use sqlite or postgresql")
+    """Pick treadle's driver for each database: pysqlite, psycopg 3 (`postgres://`, the
+    spelling libpq's tools and many hosts print, included).
+
+    Raises:
+        ValueError: not a URL, or another database.
+    """
+    try:
+        parsed = make_url(url)
+    except ArgumentError as error:
+        raise ValueError(f"not a database URL ({error})") from None
+    backend = parsed.get_backend_name()
+    if backend in ("postgresql", "postgres"):
+        if backend != "postgresql" or parsed.get_driver_name() != "psycopg":
+            parsed = parsed.set(drivername="postgresql+psycopg")
+    elif backend != "sqlite":
+        raise ValueError(f"unsupported database {backend!r}: use sqlite or postgresql")
     return parsed
+
+
+def _sqlite_synchronous(url: URL) -> tuple[URL, str]:
+    """The URL without treadle's `synchronous` parameter, and the parameter's value."""
+    given = url.query.get("synchronous", "normal")
+    value = given if isinstance(given, str) else given[-1]
+    if value.lower() not in SQLITE_SYNCHRONOUS:
+        raise ValueError(f"synchronous={value!r} in the SQLite URL: use normal (the default) or full")
+    return url.difference_update_query(["synchronous"]), value.upper()
 
 
 def make_engine(
@@ -62,6 +90,7 @@ def make_engine(
     kwargs.setdefault("json_serializer", _json.dumps)
     kwargs.setdefault("json_deserializer", _json.loads)
     if parsed.get_backend_name() == "sqlite":
+        parsed, synchronous = _sqlite_synchronous(parsed)
         path = sqlite_path(parsed.render_as_string(hide_password=False))
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -69,7 +98,7 @@ def make_engine(
             kwargs.setdefault("pool_size", 8)
             kwargs.setdefault("max_overflow", 56)
         engine = create_engine(parsed, **kwargs)
-        _tune_sqlite(engine)
+        _tune_sqlite(engine, synchronous)
         return engine
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
@@ -115,14 +144,14 @@ def set_autocheckpoint(connection: Connection, pages: int) -> int | None:
     return previous
 
 
-def _tune_sqlite(engine: Engine) -> None:
+def _tune_sqlite(engine: Engine, synchronous: str) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
         # Take over BEGIN from pysqlite (the SQLAlchemy 2 recipe for SERIALIZABLE/IMMEDIATE).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA synchronous={synchronous}")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA wal_autocheckpoint={SQLITE_AUTOCHECKPOINT_PAGES}")

@@ -3,14 +3,15 @@
 TreadleError
 └── StoreError
     ├── InvalidQuery       a list query names an unknown sort key or an unsupported filter
-    └── JournalConflict    another writer appended to the same execution's journal
+    ├── JournalConflict    another writer appended to the same execution's journal
+    └── StoreUnavailable   the store cannot be opened: its URL, or the database behind it
 """
 
 from __future__ import annotations
 
 from treadle.errors import TreadleError
 
-__all__ = ["InvalidQuery", "JournalConflict", "StoreError"]
+__all__ = ["InvalidQuery", "JournalConflict", "StoreError", "StoreUnavailable"]
 
 
 class StoreError(TreadleError):
@@ -37,4 +38,21 @@ class JournalConflict(StoreError):
             f"journal of {execution_id}: expected last seq {expected}, found {actual}"
             if actual is not None
             else f"journal of {execution_id}: a concurrent append took the same seq"
+        )
+
+
+class StoreUnavailable(StoreError):
+    """The store at `url` (its password hidden) cannot be opened.
+
+    `bad_url`: the URL itself is at fault (not a URL, another database, a parameter
+    treadle does not know); otherwise the database did not answer, refused the
+    connection, or its file or folder cannot be made.
+    """
+
+    def __init__(self, url: str, reason: str, *, bad_url: bool) -> None:
+        self.url = url
+        self.reason = reason
+        self.bad_url = bad_url
+        super().__init__(
+            f"cannot open the store {url}: {reason}" if url else f"cannot open the store: {reason}"
         )

@@ -8,9 +8,11 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 from sqlalchemy import Connection, Engine
-from sqlalchemy.engine import URL
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError
 
 from treadle.store._engine import WRITE, make_engine, set_autocheckpoint
+from treadle.store._errors import StoreUnavailable
 from treadle.store._fast import append_records
 from treadle.store._inserts import Inserts
 from treadle.store._migrate import downgrade, upgrade
@@ -148,10 +150,26 @@ class Store:
 
     @classmethod
     def open(cls, url: str | URL, *, migrate: bool = False, **engine_options: Any) -> Store:
-        """Connect to `url`; `migrate` applies every pending migration first."""
-        store = cls(make_engine(url, **engine_options))
+        """Connect to `url`; `migrate` applies every pending migration first (the first
+        connection: without it, a database that does not answer fails at first use).
+
+        Raises:
+            StoreUnavailable: a URL treadle cannot use; with `migrate`, a database that
+                does not answer or refuses the connection, a file it cannot make.
+        """
+        try:
+            engine = make_engine(url, **engine_options)
+        except ValueError as error:
+            raise StoreUnavailable(_shown(url), str(error), bad_url=True) from None
+        except OSError as error:  # the SQLite file's folder
+            raise StoreUnavailable(_shown(url), str(error), bad_url=False) from None
+        store = cls(engine)
         if migrate:
-            store.migrate()
+            try:
+                store.migrate()
+            except DBAPIError as error:  # the driver's: refused, unknown host, not a database...
+                store.dispose()
+                raise StoreUnavailable(_shown(url), _first_line(error.orig or error), bad_url=False) from None
         return store
 
     @property
@@ -188,3 +206,16 @@ class Store:
     def dispose(self) -> None:
         """Close every pooled connection."""
         self.engine.dispose()
+
+
+def _shown(url: str | URL) -> str:
+    """`url` as it may be printed: its password hidden."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return ""  # not a URL: nothing to show
+
+
+def _first_line(error: BaseException) -> str:
+    """What a driver says first (psycopg adds hints and SQLAlchemy a link on more lines)."""
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__

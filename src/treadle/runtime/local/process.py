@@ -13,12 +13,14 @@ import asyncio
 import dataclasses
 import logging
 import signal
+import sys
 from collections.abc import Sequence
 
 from treadle.resources import ResourceService
 from treadle.runtime.local.control import LocalRuntime
 from treadle.runtime.local.settings import RuntimeSettings
 from treadle.settings import Settings
+from treadle.store import StoreUnavailable
 
 __all__ = ["main", "serve"]
 
@@ -53,5 +55,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     settings = RuntimeSettings.from_env(max_running=args.concurrency, allow_run=args.allow_run)
-    asyncio.run(serve(args.database_url, settings, args.worker_id))
+    try:
+        asyncio.run(serve(args.database_url, settings, args.worker_id))
+    except StoreUnavailable as error:
+        print(f"{parser.prog}: {error}", file=sys.stderr)
+        return 2 if error.bad_url else 3
     return 0
