@@ -71,6 +71,8 @@ ENGINES: dict[str, Engine] = {
         Engine("treadle-postgres", None, "treadle_bench.py", ("postgres",), ("--engine", "treadle-postgres")),
         # `durability: async`: results committed while the run goes on (LangGraph's default).
         Engine("treadle-sqlite-async", None, "treadle_bench.py", (), ("--engine", "treadle-sqlite-async")),
+        # SQLite's `synchronous=FULL`: every commit fsynced, as the peers' SQLite commits are.
+        Engine("treadle-sqlite-full", None, "treadle_bench.py", (), ("--engine", "treadle-sqlite-full")),
         Engine(
             "treadle-postgres-async",
             None,
@@ -364,8 +366,8 @@ class Session:
             command += ["--warmup", "0", "--repeats", "1", "--min-seconds", "0"]
         elif self.args.quick:
             command += ["--quick"]
-        if workload == "list_executions" and engine_name.endswith("-async"):
-            return  # the same store as the engine without -async: nothing to run
+        if workload == "list_executions" and engine_name.endswith(("-async", "-full")):
+            return  # the same store as treadle-sqlite's or treadle-postgres's: nothing to run
         if workload == "list_executions" and engine_name in ("treadle-sqlite", "treadle-postgres"):
             command = [str(python), str(BENCH / "bench_list_executions.py"), "-n", str(n)]
         if "postgres" in engine.needs:

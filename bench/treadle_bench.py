@@ -58,6 +58,7 @@ ENGINES = [
     "treadle-postgres",
     "treadle-sqlite-async",
     "treadle-postgres-async",
+    "treadle-sqlite-full",
 ]
 NOT_YET = "runtime not available yet"
 HERE = Path(__file__).resolve()
@@ -250,7 +251,10 @@ def _database_url(args: argparse.Namespace, folder: str) -> str:
         if not args.database_url:
             raise Unavailable("treadle-postgres needs --database-url")
         return str(args.database_url)
-    return f"sqlite:///{Path(folder) / 'treadle.db'}"
+    # `-full`: every commit fsynced before it returns, as LangGraph's and DBOS's SQLite
+    # commits are (they keep SQLite's default, `synchronous=FULL`).
+    durable = "?synchronous=full" if args.engine == "treadle-sqlite-full" else ""
+    return f"sqlite:///{Path(folder) / 'treadle.db'}{durable}"
 
 
 def _local_runtime_class() -> Any:
