@@ -451,14 +451,17 @@ def tables(results: list[dict[str, Any]]) -> tuple[list[str], list[list[str]], l
     return header, rows, ratio_header, ratio_rows
 
 
-#: The durable step's floor (see bench/sqlite_floor.py) and treadle's engines compared with it.
-STEP_FLOOR = "floor-sqlite-step"
-ON_THE_FLOOR = ("treadle-sqlite", "treadle-sqlite-async")
+#: treadle's engines on SQLite and the floor of their step (see bench/sqlite_floor.py).
+ON_THE_FLOOR = {
+    "treadle-sqlite": "floor-sqlite-step",
+    "treadle-sqlite-async": "floor-sqlite-step",
+    "treadle-sqlite-full": "floor-sqlite-step-full",
+}
 
 
 def floor_lines(results: list[dict[str, Any]]) -> list[str]:
     """Each floor's median over the rounds (and each round's), then treadle's chain step
-    on SQLite divided by the step's floor."""
+    on SQLite divided by its step's floor."""
     readings: dict[str, list[float]] = {}
     for line in results:
         if line.get("workload") == "commit" and not line.get("error"):
@@ -467,16 +470,13 @@ def floor_lines(results: list[dict[str, Any]]) -> list[str]:
     for engine, values in readings.items():
         rounds = f" (rounds {', '.join(f'{v:g}' for v in values)})" if len(values) > 1 else ""
         lines.append(f"floor {engine}: {statistics.median(values):g} ms per commit{rounds}")
-    floor = statistics.median(readings[STEP_FLOOR]) if STEP_FLOOR in readings else None
     figure = medians(results)
     chain = next((n for workload, n in CORE if workload == "chain"), None)
-    ratios = [
-        f"{engine} {figure[key] / floor:.2f}x"
-        for engine in ON_THE_FLOOR
-        if floor and (key := ("chain", chain, engine)) in figure and figure[key] is not None
-    ]
-    if ratios:
-        lines.append(f"chain per step / {STEP_FLOOR}: {', '.join(ratios)}")
+    for engine, floor_engine in ON_THE_FLOOR.items():
+        step = figure.get(("chain", chain, engine))
+        if step is not None and floor_engine in readings:
+            floor = statistics.median(readings[floor_engine])
+            lines.append(f"chain per step / {floor_engine}: {engine} {step / floor:.2f}x")
     return lines
 
 

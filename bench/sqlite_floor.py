@@ -12,6 +12,8 @@ the median cost of one committed insert:
   into treadle's own journal table (made by its migrations: its indexes, its foreign key
   checked), on a connection with treadle's pragmas: the limit treadle's per-step cost is
   compared with;
+- `floor-sqlite-step-full`: the same with `synchronous=FULL` (every commit fsynced), the
+  limit of `treadle-sqlite-full`;
 - `floor-postgres-socket`: PostgreSQL over a Unix socket (`--pg-url`, e.g.
   `postgresql://postgres@/postgres?host=/tmp/sock&port=5433`), skipped without one.
 
@@ -68,12 +70,12 @@ def sqlite_floor(folder: str, n: int, journal: str | None, synchronous: str | No
         connection.close()
 
 
-def step_floor(folder: str, n: int) -> list[float]:
+def step_floor(folder: str, n: int, synchronous: str = "NORMAL") -> list[float]:
     """Median-ready timings of n step batches committed into treadle's journal table."""
     from treadle.resources import ResourceService, SecretCipher
     from treadle.store import Store
 
-    path = Path(folder) / "floor-step.db"
+    path = Path(folder) / f"floor-step-{synchronous.lower()}.db"
     store = Store.open(f"sqlite:///{path}", migrate=True)
     service = ResourceService(store, SecretCipher.generate())
     document = {
@@ -87,7 +89,7 @@ def step_floor(folder: str, n: int) -> list[float]:
     execution_id = execution.metadata.id
     store.dispose()
     connection = sqlite3.connect(str(path), isolation_level=None)
-    for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON"):
+    for pragma in ("journal_mode=WAL", f"synchronous={synchronous}", "foreign_keys=ON"):
         connection.execute(f"PRAGMA {pragma}")
     # One multi-row INSERT outside a transaction: SQLite commits it as it ends. The cheapest
     # commit of these rows found (BEGIN IMMEDIATE, executemany, COMMIT: ~2 µs more), and how
@@ -177,6 +179,7 @@ def main(argv: list[str] | None = None) -> int:
         ):
             emit(_line(engine, args.n, sqlite_floor(folder, args.n, journal, synchronous), found))
         emit(_line("floor-sqlite-step", args.n, step_floor(folder, args.n), found))
+        emit(_line("floor-sqlite-step-full", args.n, step_floor(folder, args.n, "FULL"), found))
     if args.pg_url:
         try:
             emit(_line("floor-postgres-socket", args.n, postgres_floor(args.pg_url, args.n), found))

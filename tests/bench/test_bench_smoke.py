@@ -34,6 +34,7 @@ def test_the_floors_print_a_contract_line_each_the_step_floor_in_treadles_journa
         "floor-sqlite-wal-full",
         "floor-sqlite-rollback",
         "floor-sqlite-step",
+        "floor-sqlite-step-full",
     ]
     for line in lines:
         assert CONTRACT <= line.keys() and "error" not in line

@@ -50,15 +50,20 @@ def test_the_floors_are_the_medians_of_their_rounds_and_treadles_step_is_divided
         _line("treadle-sqlite-async", 0.07),
         _floor("floor-sqlite-step", 0.02),
         _floor("floor-sqlite-wal-normal", 0.013),
+        _floor("floor-sqlite-step-full", 0.3),
+        _line("treadle-sqlite-full", 0.45),
         {**_floor("floor-postgres-socket", 0.0), "per_step_ms": None, "error": "no server"},
     ]
     assert run.floor_lines(results) == [
         "floor floor-sqlite-step: 0.02 ms per commit (rounds 0.021, 0.017, 0.02)",
         "floor floor-sqlite-wal-normal: 0.013 ms per commit",
-        "chain per step / floor-sqlite-step: treadle-sqlite 5.50x, treadle-sqlite-async 3.25x",
+        "floor floor-sqlite-step-full: 0.3 ms per commit",
+        "chain per step / floor-sqlite-step: treadle-sqlite 5.50x",
+        "chain per step / floor-sqlite-step: treadle-sqlite-async 3.25x",
+        "chain per step / floor-sqlite-step-full: treadle-sqlite-full 1.50x",
     ]
     assert run.markdown(results).endswith(
-        "- chain per step / floor-sqlite-step: treadle-sqlite 5.50x, treadle-sqlite-async 3.25x"
+        "- chain per step / floor-sqlite-step-full: treadle-sqlite-full 1.50x"
     )
 
 
