@@ -5,11 +5,11 @@ SQLite: WAL journal, `synchronous=NORMAL` (or `FULL`: the URL's `?synchronous=fu
 transaction handling is switched off so that treadle emits `BEGIN IMMEDIATE` for write
 transactions (the writer takes the lock up front, so two read-then-write transactions
 never deadlock on the upgrade from a shared lock).
-PostgreSQL: `postgres://` and `postgresql://` alike.
-PostgreSQL: psycopg 3, whatever the URL's driver spelling; a pooled connection that sat
-idle for `PING_AFTER_IDLE_SECONDS` is pinged before it is handed out (a server restart or
-an idle timeout may have closed it), one used moments ago is not: SQLAlchemy's
-`pool_pre_ping` pinged on every checkout, a round trip (~0.25 ms) per transaction.
+PostgreSQL: psycopg 3, whatever the URL's driver spelling (`postgres://` too); a pooled
+connection that sat idle for `PING_AFTER_IDLE_SECONDS` is pinged before it is handed out
+(a server restart or an idle timeout may have closed it), one used moments ago is not:
+SQLAlchemy's `pool_pre_ping` pinged on every checkout, a round trip (~0.25 ms) per
+transaction.
 Both: JSON columns are encoded and decoded by `_json` (orjson where it means what the
 stdlib `json` means, the stdlib elsewhere). SQLAlchemy uses the pair in its JSON type's
 processors on SQLite (so the raw appender of `_fast` too) and, on PostgreSQL, gives them
