@@ -216,3 +216,11 @@ def test_a_file_that_is_not_a_database_is_unavailable(tmp_path: Path) -> None:
     with pytest.raises(StoreUnavailable, match="not a database") as caught:
         Store.open(f"sqlite:///{path}", migrate=True)
     assert not caught.value.bad_url
+
+
+def test_a_sqlite_file_whose_folder_cannot_be_made_is_unavailable(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    with pytest.raises(StoreUnavailable) as caught:
+        Store.open(f"sqlite:///{blocker / 'treadle.db'}", migrate=True)
+    assert not caught.value.bad_url and "a-file" in caught.value.reason
