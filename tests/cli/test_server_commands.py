@@ -303,3 +303,16 @@ def test_a_store_that_cannot_be_opened_is_named_without_a_traceback(tmp_path: Pa
     assert bad_option.returncode == 2 and "synchronous='off'" in bad_option.stderr
     for finished in (unknown, refused, bad_option):
         assert "Traceback" not in finished.stderr
+
+
+def test_the_worker_module_names_a_store_it_cannot_open(tmp_path: Path) -> None:
+    finished = subprocess.run(
+        [sys.executable, "-m", "treadle.runtime.local", "--database-url", "mysql://db/treadle"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+    )
+    assert finished.returncode == 2
+    assert "cannot open the store mysql://db/treadle" in finished.stderr
+    assert "Traceback" not in finished.stderr

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, NoReturn
 
 import typer
 
@@ -24,6 +24,7 @@ from treadle.settings import InvalidSetting, Settings
 
 if TYPE_CHECKING:
     from treadle.resources import ResourceService
+    from treadle.store import StoreUnavailable
 
 log = logging.getLogger("treadle.server")
 
@@ -120,15 +121,20 @@ def server_command(
 
 
 def open_service(settings: Settings) -> ResourceService:
-    """The service over the settings' store, migrated; a store that cannot be opened ends
-    the command with its reason: exit 2 for its URL, 3 for the database behind it."""
+    """The service over the settings' store, migrated (see `fail_to_open`)."""
     from treadle.resources import ResourceService
     from treadle.store import StoreUnavailable
 
     try:
         return ResourceService.open(settings)
     except StoreUnavailable as error:
-        fail(str(error), EXIT_USAGE if error.bad_url else EXIT_UNREACHABLE)
+        fail_to_open(error)
+
+
+def fail_to_open(error: StoreUnavailable) -> NoReturn:
+    """End the command with why the store cannot be opened: exit 2 for its URL, 3 for the
+    database behind it."""
+    fail(str(error), EXIT_USAGE if error.bad_url else EXIT_UNREACHABLE)
 
 
 def local_runtime(service: ResourceService, *, allow_run: bool) -> Any:

@@ -16,8 +16,7 @@ import typer
 
 from treadle.cli.functions import FunctionsOption, load_functions
 from treadle.cli.heap import settle_heap
-from treadle.cli.remote import EXIT_UNREACHABLE, EXIT_USAGE, fail
-from treadle.cli.server import open_service
+from treadle.cli.server import fail_to_open, open_service
 from treadle.cli.temporal import (
     NamespaceOption,
     Runtime,
@@ -74,7 +73,7 @@ def worker_command(
     try:
         asyncio.run(serve(database_url, settings, worker_id))
     except StoreUnavailable as error:
-        fail(str(error), EXIT_USAGE if error.bad_url else EXIT_UNREACHABLE)
+        fail_to_open(error)
 
 
 def _run_temporal_worker(
