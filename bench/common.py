@@ -38,7 +38,7 @@ import statistics
 import sys
 import time
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any
@@ -137,6 +137,20 @@ def measure(
         if isinstance(returned, dict):
             extra = returned
     return Measurement(runs, warmup, extra)
+
+
+async def measure_async(
+    once: Callable[[], Awaitable[Any]], *, warmup: int = 1, repeats: int = 5, min_seconds: float = 0.0
+) -> Measurement:
+    """`measure` for a coroutine function (awaited on the running loop)."""
+    for _ in range(warmup):
+        await once()
+    runs: list[float] = []
+    while more_runs(runs, repeats, min_seconds):
+        began = time.perf_counter()
+        await once()
+        runs.append(time.perf_counter() - began)
+    return Measurement(runs, warmup)
 
 
 def rss_mb() -> float:

@@ -35,7 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -47,7 +47,7 @@ from common import (
     Measurement,
     Unavailable,
     bench_main,
-    more_runs,
+    measure_async,
     process_rss_mb,
     rss_mb,
     versions,
@@ -198,21 +198,7 @@ async def _memory(args: argparse.Namespace, warmup: int, repeats: int) -> Measur
                 elif len(result.output) != n:
                     raise AssertionError(f"fork joined {len(result.output)} branches, wanted {n}")
 
-        return await _measure_async(once, warmup, repeats, args.min_seconds)
-
-
-async def _measure_async(
-    once: Callable[[], Awaitable[Any]], warmup: int, repeats: int, min_seconds: float
-) -> Measurement:
-    """`common.measure` for a coroutine function."""
-    for _ in range(warmup):
-        await once()
-    timings: list[float] = []
-    while more_runs(timings, repeats, min_seconds):
-        began = time.perf_counter()
-        await once()
-        timings.append(time.perf_counter() - began)
-    return Measurement(timings, warmup)
+        return await measure_async(once, warmup=warmup, repeats=repeats, min_seconds=args.min_seconds)
 
 
 class _CountingEffects(MemoryEffects):
@@ -336,7 +322,7 @@ async def _in_process(args: argparse.Namespace, url: str, warmup: int, repeats: 
             else:
                 _expect_x(execution.status.output, n)
 
-        return await _measure_async(once, warmup, repeats, args.min_seconds)
+        return await measure_async(once, warmup=warmup, repeats=repeats, min_seconds=args.min_seconds)
 
 
 def _free_port() -> int:
@@ -444,7 +430,7 @@ async def _over_http_in(
                 if set(phases.values()) != {"completed"}:
                     raise AssertionError(f"runs ended {sorted(set(phases.values()))}")
 
-            return await _measure_async(once, warmup, repeats, args.min_seconds)
+            return await measure_async(once, warmup=warmup, repeats=repeats, min_seconds=args.min_seconds)
         began = time.perf_counter()
         await _start_runs(starter, workflow_id, n)
         await _until(client, workflow_id, "waiting", n, time.monotonic() + 1800)
@@ -506,7 +492,7 @@ async def _on_temporal(args: argparse.Namespace, warmup: int, repeats: int) -> M
                 elif len(outcome.output) != n:
                     raise AssertionError(f"fork joined {len(outcome.output)} branches, wanted {n}")
 
-        return await _measure_async(once, warmup, repeats, args.min_seconds)
+        return await measure_async(once, warmup=warmup, repeats=repeats, min_seconds=args.min_seconds)
 
 
 # -- entry points ---------------------------------------------------------------------

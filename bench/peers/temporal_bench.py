@@ -41,7 +41,7 @@ from temporalio.worker import Worker
 HERE = os.path.abspath(__file__)
 with workflow.unsafe.imports_passed_through():
     sys.path.insert(0, os.path.dirname(os.path.dirname(HERE)))
-    from common import Measurement, bench_main, more_runs, process_rss_mb, versions
+    from common import Measurement, bench_main, measure_async, process_rss_mb, versions
 
 ENGINES = ["temporal"]
 TIMEOUT = timedelta(seconds=60)
@@ -173,18 +173,6 @@ def workload(args: argparse.Namespace, warmup: int, repeats: int) -> Measurement
     return asyncio.run(_workload(args, warmup, repeats))
 
 
-async def _timed(once: object, warmup: int, repeats: int, min_seconds: float) -> Measurement:
-    assert callable(once)
-    for _ in range(warmup):
-        await once()
-    timings: list[float] = []
-    while more_runs(timings, repeats, min_seconds):
-        began = time.perf_counter()
-        await once()
-        timings.append(time.perf_counter() - began)
-    return Measurement(timings, warmup)
-
-
 async def _workload(args: argparse.Namespace, warmup: int, repeats: int) -> Measurement:
     n = args.n
     async with dev_server(args.temporal_address) as address:
@@ -208,14 +196,16 @@ async def _workload(args: argparse.Namespace, warmup: int, repeats: int) -> Meas
                     handles = await _start_all(client, Three.run, 0, queue, n)
                     assert all(r == 3 for r in await asyncio.gather(*(h.result() for h in handles)))
 
-                return await _timed(submit, warmup, repeats, args.min_seconds)
+                return await measure_async(
+                    submit, warmup=warmup, repeats=repeats, min_seconds=args.min_seconds
+                )
             run = {"chain": Chain.run, "fanout": Fanout.run, "branchloop": BranchLoop.run}[args.workload]
 
             async def once() -> None:
                 result = await client.execute_workflow(run, n, id=f"bench-{uuid.uuid4()}", task_queue=queue)
                 assert result == n
 
-            return await _timed(once, warmup, repeats, args.min_seconds)
+            return await measure_async(once, warmup=warmup, repeats=repeats, min_seconds=args.min_seconds)
 
 
 async def _start_all(client: Client, run: object, argument: object, queue: str, n: int) -> list[object]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from pathlib import Path
 
@@ -37,4 +38,15 @@ def test_min_seconds_zero_times_exactly_repeats() -> None:  # the scale workload
 def test_measure_keeps_every_timed_run() -> None:
     calls: list[int] = []
     measured = common.measure(lambda: calls.append(1), warmup=2, repeats=3, min_seconds=0.0)
+    assert len(calls) == 5 and len(measured.runs) == 3 and measured.warmup == 2
+
+
+def test_measure_async_awaits_the_warmup_then_times_the_runs() -> None:
+    calls: list[int] = []
+
+    async def once() -> None:
+        await asyncio.sleep(0)
+        calls.append(1)
+
+    measured = asyncio.run(common.measure_async(once, warmup=2, repeats=3, min_seconds=0.0))
     assert len(calls) == 5 and len(measured.runs) == 3 and measured.warmup == 2
