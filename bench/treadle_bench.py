@@ -158,7 +158,15 @@ DOCUMENTS: dict[str, Callable[[int], dict[str, Any]]] = {
 }
 
 
-def _expect_x(output: Any, expected: int) -> None:
+def _expect_run(workload: str, n: int, status: str, error: Any, output: Any) -> None:
+    """A run of `workload` (size n) ended `completed` with the output its document makes."""
+    if status != "completed":
+        raise AssertionError(f"run {status}: {error}")
+    if workload == "fanout":
+        if len(output) != n:
+            raise AssertionError(f"fork joined {len(output)} branches, wanted {n}")
+        return
+    expected = 3 if workload == "throughput" else n
     if not (isinstance(output, dict) and output.get("x") == expected):
         raise AssertionError(f"unexpected output {str(output)[:200]!r}, wanted x == {expected}")
 
@@ -184,19 +192,13 @@ async def _memory(args: argparse.Namespace, warmup: int, repeats: int) -> Measur
             raise Unavailable("not applicable: the memory runtime keeps nothing")
         workflow = parse(as_yaml(DOCUMENTS[args.workload](n)), f"{args.workload}.yaml")
         runs = n if args.workload == "throughput" else 1
-        expected = {"chain": n, "throughput": 3, "branchloop": n, "fanout": None}[args.workload]
 
         async def once() -> None:
             results = await asyncio.gather(
                 *(run_document(workflow, {"x": 0}, call_handler=dispatcher.call) for _ in range(runs))
             )
             for result, _ in results:
-                if result.status != "completed":
-                    raise AssertionError(f"run {result.status}: {result.error}")
-                if expected is not None:
-                    _expect_x(result.output, expected)
-                elif len(result.output) != n:
-                    raise AssertionError(f"fork joined {len(result.output)} branches, wanted {n}")
+                _expect_run(args.workload, n, result.status, result.error, result.output)
 
         return await measure_async(once, warmup=warmup, repeats=repeats, min_seconds=args.min_seconds)
 
@@ -313,14 +315,8 @@ async def _in_process(args: argparse.Namespace, url: str, warmup: int, repeats: 
             created = await asyncio.to_thread(service.create, run)
             if created.status.phase == "pending":  # not taken by the runtime as it was created
                 runtime.wake()
-            execution = await runtime.wait(created.metadata.id)
-            if execution.status.phase != "completed":
-                raise AssertionError(f"run {execution.status.phase}: {execution.status.error}")
-            if args.workload == "fanout":
-                if len(execution.status.output) != n:
-                    raise AssertionError(f"fork joined {len(execution.status.output)} branches, wanted {n}")
-            else:
-                _expect_x(execution.status.output, n)
+            status = (await runtime.wait(created.metadata.id)).status
+            _expect_run(args.workload, n, status.phase, status.error, status.output)
 
         return await measure_async(once, warmup=warmup, repeats=repeats, min_seconds=args.min_seconds)
 
@@ -476,7 +472,6 @@ async def _on_temporal(args: argparse.Namespace, warmup: int, repeats: int) -> M
     client = await Client.connect(args.temporal_address)
     document = as_yaml(DOCUMENTS[args.workload](n))
     runs = n if args.workload == "throughput" else 1
-    expected = {"chain": n, "throughput": 3, "branchloop": n}.get(args.workload)
     queue = f"bench-treadle-{os.getpid()}-{time.monotonic_ns()}"
     async with Dispatcher() as dispatcher, build_worker(client, queue, TreadleActivities(dispatcher.call)):
 
@@ -485,12 +480,7 @@ async def _on_temporal(args: argparse.Namespace, warmup: int, repeats: int) -> M
                 *(start_execution(client, document, {"x": 0}, task_queue=queue) for _ in range(runs))
             )
             for outcome in await asyncio.gather(*(handle.result() for handle in handles)):
-                if outcome.status != "completed":
-                    raise AssertionError(f"run {outcome.status}: {outcome.error}")
-                if expected is not None:
-                    _expect_x(outcome.output, expected)
-                elif len(outcome.output) != n:
-                    raise AssertionError(f"fork joined {len(outcome.output)} branches, wanted {n}")
+                _expect_run(args.workload, n, outcome.status, outcome.error, outcome.output)
 
         return await measure_async(once, warmup=warmup, repeats=repeats, min_seconds=args.min_seconds)
 
