@@ -18,7 +18,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.api.conftest import LiveServer
+from tests.api.conftest import LiveServer, assert_problem
 from tests.api.test_events import read_stream
 from tests.temporal.devserver import DevServer
 from treadle.api import create_app
@@ -229,6 +229,67 @@ def test_a_cloudevent_reaches_a_listen(api: httpx.Client) -> None:
     run = wait_for(api, listening, "completed")
     assert run["status"]["output"] == [{"n": 1}]
     api.post(f"/v1/workflow-executions/{other}:cancel")
+
+
+NAP = """
+document: { dsl: '1.0.3', namespace: examples, name: nap, version: '1.0.0' }
+do:
+  - nap:
+      wait: { seconds: 2 }
+  - after:
+      set: { done: true }
+"""
+FAILS = """
+document: { dsl: '1.0.3', namespace: examples, name: fails, version: '1.0.0' }
+do:
+  - boom:
+      raise:
+        error: { type: https://tests.example/boom, status: 400 }
+"""
+
+
+@pytest.fixture
+def slow_poll_api(temporal_server: DevServer, temporal_service: ResourceService) -> Iterator[httpx.Client]:
+    """The API with reads of the store far apart (60 s for the API, 30 s for the runtime):
+    a wait answered sooner than that was answered by the workflows' ends."""
+    runtime = TemporalRuntime(
+        temporal_service,
+        address=temporal_server.address,
+        task_queue=f"server-{uuid.uuid4().hex[:8]}",
+        worker=True,
+        poll_seconds=30,
+    )
+    server = LiveServer(create_app(temporal_service, runtime=runtime, poll_interval=60)).start()
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        yield client
+    server.stop()
+
+
+def test_a_wait_is_answered_as_the_workflows_end(slow_poll_api: httpx.Client) -> None:
+    api = slow_poll_api
+    napping = start(api, NAP)
+    wait_for(api, napping, "running")  # its workflow runs: no read of the store ends the wait
+    # Held until the timeout (20 s) had it waited for a read of the store: the client would
+    # give up first (15 s).
+    answer = api.post("/v1/workflow-executions:wait", json={"ids": [napping], "timeout": 20}, timeout=15)
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {"items": [{"id": napping, "phase": "completed"}], "ended": True}
+
+
+def test_a_wait_right_after_the_start_sees_each_end(api: httpx.Client) -> None:
+    done, failed = start(api, BRANCHES, {"name": "you", "n": 1}), start(api, FAILS)
+    answer = api.post("/v1/workflow-executions:wait", json={"ids": [done, failed], "timeout": 20})
+    assert answer.json() == {
+        "items": [{"id": done, "phase": "completed"}, {"id": failed, "phase": "faulted"}],
+        "ended": True,
+    }
+    unknown = api.post("/v1/workflow-executions:wait", json={"ids": [done, "wex-nope"], "timeout": 1})
+    assert_problem(unknown, 404, "/ids/1")
+    slow = start(api, SLOW)
+    early = api.post("/v1/workflow-executions:wait", json={"ids": [done, slow], "timeout": 0.3}).json()
+    assert early["ended"] is False and early["items"][0] == {"id": done, "phase": "completed"}
+    assert early["items"][1]["phase"] in ("pending", "running")
+    assert api.post(f"/v1/workflow-executions/{slow}:cancel").status_code == 200
 
 
 def test_a_repeated_progress_batch_is_dropped(temporal_service: ResourceService) -> None:

@@ -39,8 +39,8 @@ class Runtime(Protocol):
 
 @runtime_checkable
 class EndingRuntime(Protocol):
-    """A runtime that knows when the runs it holds end (`LocalRuntime`): a wait for
-    executions is answered as they end, not at the next read of the store."""
+    """A runtime that knows when the runs it holds end (`LocalRuntime`, `TemporalRuntime`):
+    a wait for executions is answered as they end, not at the next read of the store."""
 
     async def wait_many(
         self, execution_ids: Sequence[str], *, timeout: float | None = None

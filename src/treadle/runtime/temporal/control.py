@@ -1,8 +1,8 @@
 """`TemporalRuntime`: `treadle server --runtime temporal` — the store's executions run as
 Temporal workflows.
 
-The face of `LocalRuntime` (`start`, `stop`, `running`, `wake`, and `ExecutionControl`),
-with Temporal doing the running:
+The face of `LocalRuntime` (`start`, `stop`, `running`, `wake`, `wait_many` and
+`ExecutionControl`), with Temporal doing the running:
 
 - a dispatcher loop (polling, woken at once by `wake()`) starts every pending execution of
   the store as a workflow whose id is the execution id (a start that finds it started is
@@ -28,12 +28,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Coroutine, Mapping
+from collections.abc import Coroutine, Mapping, Sequence
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowFailureError
 from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError
 
 from treadle.resources import FailedPrecondition, ListQuery, NotFound, ResourceService, WorkflowExecution
 from treadle.resources.phases import TERMINAL
@@ -167,6 +168,62 @@ class TemporalRuntime:
         loop, woken = self._loop, self._woken
         if loop is not None and woken is not None and not loop.is_closed():
             loop.call_soon_threadsafe(woken.set)
+
+    # -- waiting ---------------------------------------------------------------------------
+
+    async def wait_many(
+        self, execution_ids: Sequence[str], *, timeout: float | None = None
+    ) -> dict[str, str]:
+        """The phase of each execution once all have ended, or when `timeout` passes.
+
+        Answered as their workflows end (each one's result, long-polled from Temporal), the
+        store confirming: a workflow reports its last phase to the store before it
+        completes. The store is read again every `poll_seconds` too: an execution not
+        started on Temporal yet, steered in the store alone, or whose report is late.
+
+        Raises:
+            NotFound: the first of `execution_ids` that does not exist.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        ends: dict[str, asyncio.Task[None]] = {}
+        try:
+            while True:
+                phases = await asyncio.to_thread(self.service.execution_phases, execution_ids)
+                running = [id for id, phase in phases.items() if phase not in TERMINAL]
+                left = None if deadline is None else deadline - loop.time()
+                if not running or (left is not None and left <= 0):
+                    return phases
+                for execution_id in running:
+                    if execution_id not in ends:
+                        ends[execution_id] = asyncio.create_task(self._workflow_end(execution_id))
+                pending = [ends[execution_id] for execution_id in running if not ends[execution_id].done()]
+                bound = self.poll_seconds if left is None else min(self.poll_seconds, left)
+                if pending:
+                    await asyncio.wait(pending, timeout=bound, return_when=asyncio.FIRST_COMPLETED)
+                else:
+                    await asyncio.sleep(bound)  # ended on Temporal, the store not told yet
+        finally:
+            for task in ends.values():
+                task.cancel()
+
+    async def _workflow_end(self, execution_id: str) -> None:
+        """Return once the execution's workflow has ended, however it ended."""
+        handle = self._client().get_workflow_handle(execution_id)
+        delay = 0.05
+        while True:
+            try:
+                await handle.result()
+                return
+            except WorkflowFailureError:
+                return  # failed, cancelled, terminated or timed out: ended all the same
+            except RPCError as error:
+                # NOT_FOUND: not started on Temporal yet (the dispatcher starts a new one
+                # within milliseconds: ask again soon, then less often). Else the server is
+                # unreachable for now: the store's reads go on answering meanwhile.
+                log.debug("execution %s: waiting for its workflow: %s", execution_id, error)
+                await asyncio.sleep(delay)
+                delay = min(2 * delay, self.poll_seconds)
 
     # -- ExecutionControl ------------------------------------------------------------------
 
