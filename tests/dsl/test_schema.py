@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from treadle.dsl import load_text, validate, validate_text
-from treadle.dsl.schema import schema_problems
+from treadle.dsl.schema import _quick_validator, schema_problems, workflow_validator
 
 EXAMPLES = Path(__file__).parents[2] / ".." / "shared" / "spec" / "examples"
 HEADER = "document: {dsl: '1.0.3', namespace: test, name: sample, version: '1.0.0'}\n"
@@ -93,3 +93,28 @@ def test_deep_task_nesting_is_too_deep_rather_than_a_recursion_error() -> None:
         document = {"do": [{"t": document}]}
     problems = validate({"document": load_text(HEADER)["document"], **document})
     assert [problem.code for problem in problems] in ([], ["too-deep"])
+
+
+INVALID_BODIES = [
+    "do:\n  - first:\n      sing: loudly\n",
+    "do:\n  - get:\n      call: http\n      with: {endpoint: 'https://example.com'}\n",
+    "do:\n  - a:\n      set: {x: 1}\n      bogus: 2\n",
+    "do:\n  - outer:\n      fork:\n        branches:\n          - inner: {nope: 1}\n",
+    "do:\n  - nap:\n      wait: {seconds: 1.5}\n",
+    "do:\n  - a:\n      call: 5\n",
+]
+
+
+@pytest.mark.parametrize("path", example_files(), ids=lambda path: path.name)
+def test_the_quick_check_passes_what_the_full_one_passes(path: Path) -> None:
+    # A document the quick check (jsonschema-rs) passes skips the full one (jsonschema).
+    document = load_text(path.read_text("utf-8"), str(path))
+    assert _quick_validator().is_valid(document) is workflow_validator().is_valid(document) is True
+
+
+@pytest.mark.parametrize("body", INVALID_BODIES)
+def test_the_quick_check_fails_what_the_full_one_fails(body: str) -> None:
+    document = load_text(HEADER + body)
+    assert not workflow_validator().is_valid(document)
+    assert not _quick_validator().is_valid(document)
+    assert schema_problems(document)

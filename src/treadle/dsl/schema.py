@@ -8,6 +8,11 @@ two-branch fork, 100 ms for one try/catch), and a typo anywhere in a task yields
 rewritten into `if`/`then` chains keyed on the property that names the kind (`for`,
 `try`, `call`, ..., and `call: http` vs a function name): the same documents pass and
 fail, but each task is checked against its own kind only, and errors come from it.
+
+Even so, `jsonschema` (pure Python) took ~0.25 ms a task: 24 ms for a chain of 100 calls,
+55 ms for a fork of 100. A document is first checked by `jsonschema-rs` (Rust, the same
+rewritten schema, ~0.1 ms for either): a valid one, the common case, is done; only an
+invalid one goes through `jsonschema`, which finds every violation and says where.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+import jsonschema_rs
 from jsonschema.exceptions import ValidationError, best_match
 
 from treadle.dsl.load import escape_token, load_text
@@ -73,8 +79,19 @@ def workflow_validator() -> Any:
     return validator_class(schema)
 
 
+@cache
+def _quick_validator() -> Any:
+    """`jsonschema-rs`'s validator of the same schema: a valid document's fast path."""
+    return jsonschema_rs.validator_for(workflow_validator().schema)
+
+
 def schema_problems(document: Any) -> list[DocumentProblem]:
     """Every schema violation in `document`, each with its pointer and a readable message."""
+    try:
+        if _quick_validator().is_valid(document):
+            return []
+    except (ValueError, RecursionError):  # what the Rust side cannot take: the full check says
+        pass
     try:
         errors = [_most_relevant(error) for error in workflow_validator().iter_errors(document)]
     except RecursionError:

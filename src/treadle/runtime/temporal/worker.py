@@ -25,8 +25,9 @@ __all__ = ["PASSTHROUGH_MODULES", "build_worker", "run_worker", "sandbox_runner"
 # them for every run. The treadle ones are deterministic by design (the engine reaches
 # the world only through the Effects port; the DSL models and the jq wrapper only compute)
 # and re-importing them per run would cost more than the run. `jq` is a C extension
-# (the sandbox cannot re-import it; it evaluates fine passed through). pydantic (the DSL
-# models), yaml and jsonschema (document loading) are pure libraries the models import.
+# (the sandbox cannot re-import it; it evaluates fine passed through), as is
+# `jsonschema_rs` (the schema's quick check). pydantic (the DSL models), yaml and
+# jsonschema (document loading) are pure libraries the models import.
 PASSTHROUGH_MODULES = (
     "treadle.errors",
     "treadle.dsl",
@@ -40,6 +41,7 @@ PASSTHROUGH_MODULES = (
     "annotated_types",
     "yaml",
     "jsonschema",
+    "jsonschema_rs",
 )
 
 
