@@ -11,6 +11,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -90,20 +91,30 @@ def temporal_service(sqlite_template: Path, tmp_path: Path) -> Iterator[Resource
     service.store.dispose()
 
 
-@pytest.fixture
-def api(temporal_server: DevServer, temporal_service: ResourceService) -> Iterator[httpx.Client]:
-    """The API over a store whose executions run on Temporal (in-process worker)."""
+@contextmanager
+def temporal_api(
+    server: DevServer, service: ResourceService, *, poll_seconds: float, poll_interval: float
+) -> Iterator[httpx.Client]:
+    """The API over a store whose executions run on Temporal (in-process worker); the
+    runtime reads the store every `poll_seconds`, the API every `poll_interval`."""
     runtime = TemporalRuntime(
-        temporal_service,
-        address=temporal_server.address,
+        service,
+        address=server.address,
         task_queue=f"server-{uuid.uuid4().hex[:8]}",
         worker=True,
-        poll_seconds=0.2,
+        poll_seconds=poll_seconds,
     )
-    server = LiveServer(create_app(temporal_service, runtime=runtime, poll_interval=0.05)).start()
-    with httpx.Client(base_url=server.url, timeout=10) as client:
+    live = LiveServer(create_app(service, runtime=runtime, poll_interval=poll_interval)).start()
+    with httpx.Client(base_url=live.url, timeout=30) as client:
         yield client
-    server.stop()
+    live.stop()
+
+
+@pytest.fixture
+def api(temporal_server: DevServer, temporal_service: ResourceService) -> Iterator[httpx.Client]:
+    """The API over a store whose executions run on Temporal, reading the store often."""
+    with temporal_api(temporal_server, temporal_service, poll_seconds=0.2, poll_interval=0.05) as client:
+        yield client
 
 
 @pytest.fixture
@@ -252,17 +263,8 @@ do:
 def slow_poll_api(temporal_server: DevServer, temporal_service: ResourceService) -> Iterator[httpx.Client]:
     """The API with reads of the store far apart (60 s for the API, 30 s for the runtime):
     a wait answered sooner than that was answered by the workflows' ends."""
-    runtime = TemporalRuntime(
-        temporal_service,
-        address=temporal_server.address,
-        task_queue=f"server-{uuid.uuid4().hex[:8]}",
-        worker=True,
-        poll_seconds=30,
-    )
-    server = LiveServer(create_app(temporal_service, runtime=runtime, poll_interval=60)).start()
-    with httpx.Client(base_url=server.url, timeout=30) as client:
+    with temporal_api(temporal_server, temporal_service, poll_seconds=30, poll_interval=60) as client:
         yield client
-    server.stop()
 
 
 def test_a_wait_is_answered_as_the_workflows_end(slow_poll_api: httpx.Client) -> None:
