@@ -118,3 +118,12 @@ def test_the_quick_check_fails_what_the_full_one_fails(body: str) -> None:
     assert not workflow_validator().is_valid(document)
     assert not _quick_validator().is_valid(document)
     assert schema_problems(document)
+
+
+def test_a_value_the_quick_check_cannot_take_gets_the_full_check() -> None:
+    # Built in Python, not loaded from text: a task named by a number, not a string.
+    document = load_text(HEADER + "do:\n  - a:\n      set: {x: 1}\n")
+    document["do"] = [{1: {"set": {"x": 1}}}]
+    assert schema_problems(document) == []
+    document["do"] = [{1: {"set": {"x": 1}, "bogus": 2}}]
+    assert [problem.pointer for problem in schema_problems(document)] == ["/do/0/1/bogus"]
